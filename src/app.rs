@@ -1,0 +1,83 @@
+//! Building and serving the application: open the store, bind the listener, serve until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::Request;
+use tokio::net::TcpListener;
+use tower::Layer;
+
+use crate::clock::{EmulatorClock, SharedClock};
+use crate::config::{Config, Persistence};
+use crate::http;
+use crate::state::AppState;
+use crate::store::Store;
+
+/// A bound, ready-to-serve emulator. Binding happens in `build`, so a test can read the port
+/// and send requests as soon as `serve` is spawned, without waiting.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        App::build_with_clock(config, Arc::new(EmulatorClock::default())).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<App> {
+        let store = match &config.persistence {
+            Persistence::InMemory => Store::open(None)?,
+            Persistence::DataDir(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the data dir {}", dir.display()))?;
+                Store::open(Some(&dir.join("gcemu.sqlite3")))
+                    .with_context(|| format!("opening the database in {}", dir.display()))?
+            }
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            clock,
+        };
+        Ok(App { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The one line printed when ready: where gcemu serves and where its state lives.
+    pub fn ready_line(&self) -> String {
+        let storage = match &self.state.config.persistence {
+            Persistence::InMemory => "in-memory".to_string(),
+            Persistence::DataDir(dir) => format!("data dir {}", dir.display()),
+        };
+        format!("gcemu ready on http://{} ({storage})", self.local_addr())
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = http::router(self.state.clone());
+        // Path normalization must run before routing, so it wraps the router instead of being a route layer.
+        let service = axum::middleware::map_request(http::context::normalize_path).layer(router);
+        let make_service = axum::ServiceExt::<Request>::into_make_service(service);
+        axum::serve(self.listener, make_service)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

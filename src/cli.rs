@@ -1,0 +1,91 @@
+//! The command line: `gcemu serve` and its flags, each also read from `GCEMU_<FLAG>`.
+//! The `///` lines are the `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::clock::parse_duration;
+use crate::config::{self, Config, LogFormat, Persistence};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gcemu",
+    version,
+    about = "An offline emulator of the Microsoft Graph connectors API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Starts the emulator and serves until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (the Docker image uses 0.0.0.0:5080).
+    #[arg(long, env = "GCEMU_LISTEN", default_value = "127.0.0.1:5080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database and the search index; state survives restarts.
+    #[arg(
+        long,
+        env = "GCEMU_DATA_DIR",
+        default_value = "./gcemu-data",
+        conflicts_with = "in_memory"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Keep all state in memory: nothing touches disk and state ends with the process.
+    #[arg(long, env = "GCEMU_IN_MEMORY")]
+    pub in_memory: bool,
+
+    /// Log format on stderr: human-readable text or one JSON object per line.
+    #[arg(long, env = "GCEMU_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormatArg,
+
+    /// How long a schema operation stays `inprogress` before it completes (e.g. 0s, 30s, 5m),
+    /// measured on the emulator's clock (POST /_emulator/clock/advance moves it).
+    #[arg(long, env = "GCEMU_SCHEMA_DELAY", default_value = "0s", value_parser = parse_duration)]
+    pub schema_delay: std::time::Duration,
+
+    /// Largest request body accepted, in bytes; larger bodies get 413 (default 4 MB, the
+    /// documented item size cap; the newest docs say 30 MB = 31457280).
+    #[arg(long, env = "GCEMU_MAX_BODY_BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Connections a tenant may hold before creating another is refused.
+    #[arg(long, env = "GCEMU_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_TENANT)]
+    pub max_connections: usize,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Config {
+        Config {
+            listen: self.listen,
+            persistence: if self.in_memory {
+                Persistence::InMemory
+            } else {
+                Persistence::DataDir(self.data_dir)
+            },
+            log_format: match self.log_format {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            },
+            schema_delay: self.schema_delay,
+            max_body_bytes: self.max_body_bytes,
+            max_connections_per_tenant: self.max_connections,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The validated runtime configuration, built from the CLI (`cli::ServeArgs`) or directly by tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persistence {
+    /// SQLite database and search index under this directory; state survives restarts.
+    DataDir(PathBuf),
+    /// Nothing touches disk; state ends with the process.
+    InMemory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub persistence: Persistence,
+    pub log_format: LogFormat,
+    /// How long a schema operation stays `inprogress` (by the emulator's clock).
+    pub schema_delay: Duration,
+    /// Largest request body accepted, in bytes (the item size cap).
+    pub max_body_bytes: usize,
+    /// Connections a tenant may hold.
+    pub max_connections_per_tenant: usize,
+}
+
+impl Config {
+    /// In-memory state on a random loopback port, no delays: what integration tests start.
+    pub fn for_tests() -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("loopback address"),
+            persistence: Persistence::InMemory,
+            log_format: LogFormat::Text,
+            schema_delay: Duration::ZERO,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_connections_per_tenant: DEFAULT_MAX_CONNECTIONS_PER_TENANT,
+        }
+    }
+}
+
+/// 4 MB: the item size cap of the API overview and the beta PUT page (spec/limits.md).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// 30 connections per tenant (spec/limits.md, previous limits page).
+pub const DEFAULT_MAX_CONNECTIONS_PER_TENANT: usize = 30;

@@ -1,0 +1,35 @@
+//! Pure types and rules of the connectors API: ids, connections, schemas, operations, callers.
+//!
+//! Nothing here does IO, knows HTTP, or derives Graph's wire format.
+//! Every function is deterministic and cannot fail for environmental reasons,
+//! so the rules are unit- and property-tested directly.
+
+pub mod connection;
+pub mod ids;
+pub mod operation;
+pub mod principal;
+
+/// A rule violation found while validating client input.
+///
+/// `target` names the offending member (for example `properties[3].name`)
+/// and `message` says what is wrong with it in words a connector developer can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub target: String,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(target: impl Into<String>, message: impl Into<String>) -> Violation {
+        Violation {
+            target: target.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}

@@ -1,0 +1,38 @@
+//! Who is calling: the tenant, the application and, for delegated calls, the user,
+//! as read from the bearer token's claims.
+
+use super::ids::TenantId;
+
+/// The application id a caller acts as when its token names none.
+pub const DEFAULT_APP_ID: &str = "00000000-0000-0000-0000-0000000000a1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub app_id: String,
+    /// The signed-in user (object id or UPN) for delegated tokens; `None` for app-only tokens.
+    pub user: Option<String>,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    /// The default application of the default tenant, used for requests without a usable token.
+    pub fn default_app() -> Caller {
+        Caller {
+            tenant: TenantId::default_tenant(),
+            app_id: DEFAULT_APP_ID.to_string(),
+            user: None,
+            roles: Vec::new(),
+            scopes: Vec::new(),
+        }
+    }
+
+    /// A short description for logs and the request journal: `app:<id>` or `user:<id>`.
+    pub fn describe(&self) -> String {
+        match &self.user {
+            Some(user) => format!("user:{user}"),
+            None => format!("app:{}", self.app_id),
+        }
+    }
+}

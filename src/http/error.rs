@@ -1,0 +1,204 @@
+//! Graph's error envelope and the one catalogue of error codes the emulator answers with.
+//!
+//! An `ApiError` becomes a response carrying the error as an extension; the request-context
+//! middleware (`http::context`) renders the envelope, because only it knows the request ids
+//! and the date that `innerError` must carry.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::service::{self, ResourceKind};
+
+/// Every top-level `error.code` gcemu sends, with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Malformed request or a rule violation on a connection, schema or group (spec/README.md).
+    InvalidRequest,
+    /// Unknown path segment (Graph's generic answer) or an item value not matching the schema.
+    BadRequest,
+    /// Unknown resource (captured: `ItemNotFound` with inner `ResourceNotFound`, evidence 1.2).
+    ItemNotFound,
+    /// Path outside every API surface gcemu serves.
+    ResourceNotFound,
+    MethodNotAllowed,
+    /// Duplicate id.
+    Conflict,
+    /// Request body over the size cap.
+    RequestEntityTooLarge,
+    /// Body sent with a content type other than JSON.
+    UnsupportedMediaType,
+    /// A tenant limit reached (connections per tenant).
+    QuotaLimitReached,
+    InternalServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "InvalidRequest",
+            ErrorCode::BadRequest => "BadRequest",
+            ErrorCode::ItemNotFound => "ItemNotFound",
+            ErrorCode::ResourceNotFound => "ResourceNotFound",
+            ErrorCode::MethodNotAllowed => "MethodNotAllowed",
+            ErrorCode::Conflict => "Conflict",
+            ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
+            ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
+            ErrorCode::QuotaLimitReached => "QuotaLimitReached",
+            ErrorCode::InternalServerError => "InternalServerError",
+        }
+    }
+
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidRequest | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::ItemNotFound | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::QuotaLimitReached => StatusCode::FORBIDDEN,
+            ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The more specific diagnostics Graph puts inside `innerError` (`code`, `source`, `message`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InnerError {
+    pub code: &'static str,
+    pub source: Option<&'static str>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub target: Option<String>,
+    pub inner: Option<InnerError>,
+}
+
+/// The message the live service gives for malformed requests (evidence 1.8, 1.9).
+pub const MALFORMED_MESSAGE: &str = "The request is malformed or incorrect.";
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            target: None,
+            inner: None,
+        }
+    }
+
+    pub fn with_inner(
+        mut self,
+        code: &'static str,
+        source: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> ApiError {
+        self.inner = Some(InnerError {
+            code,
+            source,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn with_target(mut self, target: impl Into<String>) -> ApiError {
+        self.target = Some(target.into());
+        self
+    }
+
+    /// A body that cannot be read as the expected type: `InvalidRequest` + inner `DeserializationError`.
+    pub fn deserialization(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::InvalidRequest, MALFORMED_MESSAGE).with_inner(
+            "DeserializationError",
+            None,
+            message,
+        )
+    }
+
+    /// A rule violation: `InvalidRequest` whose message says what was wrong.
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn not_found(source: &'static str) -> ApiError {
+        ApiError::new(
+            ErrorCode::ItemNotFound,
+            "The requested resource does not exist.",
+        )
+        .with_inner(
+            "ResourceNotFound",
+            Some(source),
+            format!("'{source}' was not found."),
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.http_status()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<service::Error> for ApiError {
+    fn from(error: service::Error) -> ApiError {
+        match error {
+            service::Error::NotFound { kind, .. } => ApiError::not_found(kind.as_str()),
+            service::Error::AlreadyExists { kind, id } => {
+                let what = match kind {
+                    ResourceKind::Connection => "A connection",
+                };
+                ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("{what} with the id '{id}' already exists."),
+                )
+            }
+            service::Error::Invalid(violation) => {
+                ApiError::invalid(violation.message).with_target(violation.target)
+            }
+            service::Error::QuotaExceeded(message) => {
+                ApiError::new(ErrorCode::QuotaLimitReached, message)
+            }
+            service::Error::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                ApiError::new(
+                    ErrorCode::InternalServerError,
+                    "An internal error occurred in the emulator.",
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_to_an_error_status() {
+        for code in [
+            ErrorCode::InvalidRequest,
+            ErrorCode::BadRequest,
+            ErrorCode::ItemNotFound,
+            ErrorCode::ResourceNotFound,
+            ErrorCode::MethodNotAllowed,
+            ErrorCode::Conflict,
+            ErrorCode::RequestEntityTooLarge,
+            ErrorCode::UnsupportedMediaType,
+            ErrorCode::QuotaLimitReached,
+            ErrorCode::InternalServerError,
+        ] {
+            assert!(code.http_status().is_client_error() || code.http_status().is_server_error());
+            assert!(!code.as_str().is_empty());
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Extractors that make every request failure speak Graph: the request's Graph context
+//! (version, base URL, caller), JSON object bodies, and typed reading of their members.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts};
+use serde_json::{Map, Value};
+
+use super::context::too_large;
+use super::error::{ApiError, ErrorCode};
+use crate::auth;
+use crate::domain::connection::parse_enum_member;
+use crate::domain::principal::Caller;
+use crate::state::AppState;
+
+/// The Graph API version a request came in under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    V1,
+    Beta,
+}
+
+impl ApiVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1.0",
+            ApiVersion::Beta => "beta",
+        }
+    }
+}
+
+/// What every Graph handler needs to know about its request.
+#[derive(Debug, Clone)]
+pub struct GraphRequest {
+    pub version: ApiVersion,
+    /// `scheme://host[:port]/{version}`, built from the request, for `Location` and `@odata.context`.
+    pub base_url: String,
+    /// The client asked for `odata.metadata=none`: leave out `@odata.*` annotations.
+    pub metadata_none: bool,
+    pub caller: Caller,
+}
+
+impl FromRequestParts<AppState> for GraphRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<GraphRequest, ApiError> {
+        let version = parts
+            .extensions
+            .get::<ApiVersion>()
+            .copied()
+            .unwrap_or(ApiVersion::V1);
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| parts.uri.authority().map(|authority| authority.to_string()))
+            .unwrap_or_else(|| "localhost".to_string());
+        let scheme = parts.uri.scheme_str().unwrap_or("http");
+        let metadata_none = parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|value| value.to_ascii_lowercase().contains("odata.metadata=none"));
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        Ok(GraphRequest {
+            version,
+            base_url: format!("{scheme}://{host}/{}", version.as_str()),
+            metadata_none,
+            caller: auth::caller_from_authorization(authorization),
+        })
+    }
+}
+
+/// A request body that must be one JSON object, read within the configured size cap.
+#[derive(Debug)]
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest<AppState> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<JsonObject, ApiError> {
+        let limit = state.config.max_body_bytes;
+        if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+            let content_type = content_type
+                .to_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let essence = content_type
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            if !(essence == "application/json"
+                || essence.ends_with("+json")
+                || essence == "text/json")
+            {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    format!("The content type '{essence}' is not supported; send the body as application/json."),
+                ));
+            }
+        }
+        let declared_length = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<usize>().ok());
+        if declared_length.is_some_and(|length| length > limit) {
+            return Err(too_large(Some(limit)));
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| too_large(Some(limit)))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::deserialization(
+                "The request body is empty; a JSON object is required.",
+            ));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+            ApiError::deserialization(format!("The request body is not valid JSON: {error}."))
+        })?;
+        match value {
+            Value::Object(map) => Ok(JsonObject(map)),
+            other => Err(ApiError::deserialization(format!(
+                "The request body must be a JSON object, not {}.",
+                json_kind(&other)
+            ))),
+        }
+    }
+}
+
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Typed access to the members of a JSON object that represents the Graph type `type_name`.
+/// Absent and `null` are distinguished: `Option<Option<T>>` is `None` when absent.
+pub struct Members<'a> {
+    map: &'a Map<String, Value>,
+    type_name: &'static str,
+    path: String,
+}
+
+impl<'a> Members<'a> {
+    pub fn new(map: &'a Map<String, Value>, type_name: &'static str) -> Members<'a> {
+        Members {
+            map,
+            type_name,
+            path: String::new(),
+        }
+    }
+
+    /// Refuses members that `type_name` does not declare, as OData does, and a top-level
+    /// `@odata.type` naming another type. Instance annotations (`name@odata.type`) are allowed.
+    pub fn allow_only(&self, declared: &[&str]) -> Result<(), ApiError> {
+        for name in self.map.keys() {
+            if name == "@odata.type" {
+                let odata_type = self.map[name]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches('#');
+                if !odata_type.eq_ignore_ascii_case(self.type_name) {
+                    return Err(ApiError::deserialization(format!(
+                        "A type named '{odata_type}' could not be resolved by the model. When a model is available, each type name must resolve to a valid type."
+                    )));
+                }
+                continue;
+            }
+            if name.starts_with('@') || name.contains("@odata.") {
+                continue;
+            }
+            if !declared.contains(&name.as_str()) {
+                return Err(ApiError::deserialization(format!(
+                    "The property '{name}' does not exist on type '{}'. Make sure to only use property names that are defined by the type.",
+                    self.type_name
+                ))
+                .with_target(self.target(name)));
+            }
+        }
+        Ok(())
+    }
+
+    fn target(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    fn wrong_kind(&self, name: &str, expected: &str, value: &Value) -> ApiError {
+        ApiError::deserialization(format!(
+            "Cannot convert the value of '{}' to {expected}: {} was sent.",
+            self.target(name),
+            json_kind(value)
+        ))
+        .with_target(self.target(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name)
+    }
+
+    pub fn string(&self, name: &str) -> Result<Option<Option<String>>, ApiError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(text)) => Ok(Some(Some(text.clone()))),
+            Some(other) => Err(self.wrong_kind(name, "Edm.String", other)),
+        }
+    }
+
+    /// A JSON object member (kept as JSON).
+    pub fn object(&self, name: &str) -> Result<Option<Option<Value>>, ApiError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(value @ Value::Object(_)) => Ok(Some(Some(value.clone()))),
+            Some(other) => Err(self.wrong_kind(name, "an object", other)),
+        }
+    }
+
+    /// An enum member, accepted in any letter case and answered in Graph's spelling.
+    pub fn enum_member(
+        &self,
+        name: &str,
+        members: &[&'static str],
+    ) -> Result<Option<&'static str>, ApiError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::String(raw)) => {
+                parse_enum_member(members, raw).map(Some).ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "'{raw}' is not a valid value for '{}'; use one of: {}.",
+                        self.target(name),
+                        members.join(", ")
+                    ))
+                    .with_target(self.target(name))
+                })
+            }
+            Some(other) => Err(self.wrong_kind(name, "an enum member", other)),
+        }
+    }
+
+    /// A collection of enum members, each accepted in any letter case.
+    pub fn enum_collection(
+        &self,
+        name: &str,
+        members: &[&'static str],
+    ) -> Result<Option<Vec<&'static str>>, ApiError> {
+        match self.map.get(name) {
+            None => Ok(None),
+            Some(Value::Array(values)) => values
+                .iter()
+                .map(|value| {
+                    let raw = value.as_str().unwrap_or_default();
+                    parse_enum_member(members, raw).ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "'{raw}' is not a valid value for '{}'; use one of: {}.",
+                            self.target(name),
+                            members.join(", ")
+                        ))
+                        .with_target(self.target(name))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.wrong_kind(name, "a collection", other)),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The HTTP edge: routing, Graph's wire format, status codes and headers.
+//!
+//! Invariant: this is the only module that knows Graph JSON, HTTP status codes and headers.
+//! Handlers extract, call one `service::` function, and render the result.
+
+pub mod connections;
+pub mod context;
+pub mod emulator;
+pub mod error;
+pub mod extract;
+pub mod odata;
+
+use axum::routing::get;
+use axum::{middleware, Extension, Router};
+
+use crate::state::AppState;
+use extract::ApiVersion;
+
+/// Builds the whole router. Middleware, outermost first:
+/// 1. `context::normalize_path` (applied in `app.rs` around the router, because it must run
+///    before routing): path tolerances;
+/// 2. `context::request_context`: request ids, Graph headers, error envelopes, access log.
+///    Later layers (journal, faults, throttle, auth) go inside it, in that order.
+pub fn router(state: AppState) -> Router {
+    let graph = graph_routes();
+    Router::new()
+        .nest("/v1.0", graph.clone().layer(Extension(ApiVersion::V1)))
+        .nest("/beta", graph.layer(Extension(ApiVersion::Beta)))
+        .nest("/_emulator", emulator::routes())
+        .fallback(context::root_fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            context::request_context,
+        ))
+        .with_state(state)
+}
+
+/// The Graph API table, the same under `/v1.0` and `/beta`.
+fn graph_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/external/connections",
+            get(connections::list).post(connections::create),
+        )
+        .route(
+            "/external/connections/{connection_id}",
+            get(connections::get)
+                .patch(connections::update)
+                .delete(connections::delete),
+        )
+        .fallback(context::graph_fallback)
+}

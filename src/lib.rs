@@ -1,0 +1,16 @@
+//! gcemu: an offline emulator of the Microsoft Graph connectors API.
+//!
+//! See `ARCHITECTURE.md` for the map: `http` (wire format) calls `service` (use cases), which
+//! applies `domain` rules (pure) and reads and writes `store` (SQLite, the source of truth).
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod telemetry;

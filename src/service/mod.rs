@@ -1,0 +1,50 @@
+//! Use cases: each function takes the caller (and so its tenant), applies the domain rules,
+//! and reads or writes the store. Handlers in `http/` call exactly one of these.
+//!
+//! `Error` says what went wrong in the emulator's terms; `http::error` alone maps it to Graph's
+//! status codes and error codes.
+
+pub mod connections;
+
+use crate::domain::Violation;
+use crate::store::StoreError;
+
+/// The kinds of resource a `NotFound` or `AlreadyExists` can name (Graph's `innerError.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    Connection,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Connection => "Connection",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("'{}' was not found", kind.as_str())]
+    NotFound { kind: ResourceKind, id: String },
+    #[error("{} '{id}' already exists", kind.as_str())]
+    AlreadyExists { kind: ResourceKind, id: String },
+    #[error("{0}")]
+    Invalid(Violation),
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Error {
+        Error::Internal(error.to_string())
+    }
+}
+
+impl From<Violation> for Error {
+    fn from(violation: Violation) -> Error {
+        Error::Invalid(violation)
+    }
+}

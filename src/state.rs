@@ -1,0 +1,14 @@
+//! `AppState`: the cheap-to-clone bundle of handles every request handler and service function gets.
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::Store;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: SharedClock,
+}

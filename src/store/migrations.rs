@@ -1,0 +1,77 @@
+//! Numbered schema migrations, tracked by SQLite's `user_version`; each runs in one transaction.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Migration `n` (1-based) brings the database from version `n - 1` to `n`.
+const MIGRATIONS: &[&str] = &[
+    // 1: external connections.
+    "CREATE TABLE connections (
+        tenant_id TEXT NOT NULL,
+        id TEXT NOT NULL COLLATE NOCASE,
+        name TEXT NOT NULL,
+        description TEXT,
+        state TEXT NOT NULL,
+        configuration TEXT NOT NULL,
+        connector_id TEXT,
+        content_category TEXT NOT NULL,
+        activity_settings TEXT,
+        search_settings TEXT,
+        enabled_content_experiences TEXT,
+        compliance_settings TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) WITHOUT ROWID;",
+];
+
+/// Every table holding tenant data; reset and connection deletion walk this list.
+pub const TENANT_TABLES: &[&str] = &["connections"];
+
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}
+
+pub fn apply(connection: &Connection) -> Result<(), StoreError> {
+    let current: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Open(format!(
+            "the database is at schema version {current}, newer than this gcemu ({}); use a newer gcemu or another data dir",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = index + 1;
+        connection.execute_batch(&format!(
+            "BEGIN; {sql} PRAGMA user_version = {version}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_reach_the_latest_version_and_are_idempotent() {
+        let connection = Connection::open_in_memory().unwrap();
+        apply(&connection).unwrap();
+        apply(&connection).unwrap();
+        let version: usize = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, latest_version());
+    }
+
+    #[test]
+    fn every_tenant_table_exists_and_has_a_tenant_column() {
+        let connection = Connection::open_in_memory().unwrap();
+        apply(&connection).unwrap();
+        for table in TENANT_TABLES {
+            connection
+                .prepare(&format!("SELECT tenant_id FROM {table} LIMIT 0"))
+                .unwrap_or_else(|error| panic!("{table}: {error}"));
+        }
+    }
+}

@@ -109,8 +109,17 @@ pub async fn request_context(
     request.extensions_mut().insert(ids.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
 
     let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        request_id = %ids.request_id,
+        "request"
+    );
     let mut response = render_error(response, &ids, &state, &method, &path).await;
 
     let headers = response.headers_mut();

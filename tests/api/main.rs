@@ -1,0 +1,5 @@
+//! One integration test binary: each module talks HTTP to a real server on a loopback port.
+
+mod connections;
+mod helpers;
+mod wire;

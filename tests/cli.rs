@@ -1,0 +1,130 @@
+//! Smoke tests of the built `gcemu` binary: help text, ready line, environment vs flag, shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn gcemu() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gcemu"))
+}
+
+/// Starts `gcemu serve` with `args`, waits for its ready line and returns it with the child.
+fn start(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gcemu starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a ready line");
+    (child, line.trim().to_string())
+}
+
+fn address_of(ready_line: &str) -> String {
+    let start = ready_line
+        .find("http://")
+        .expect("the ready line names the address");
+    ready_line[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    child.wait().unwrap()
+}
+
+#[test]
+fn help_explains_every_serve_flag() {
+    let output = gcemu().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--data-dir",
+        "--in-memory",
+        "--log-format",
+        "--schema-delay",
+        "--max-body-bytes",
+        "--max-connections",
+    ] {
+        assert!(help.contains(flag), "serve --help lacks {flag}:\n{help}");
+    }
+    for variable in [
+        "GCEMU_LISTEN",
+        "GCEMU_DATA_DIR",
+        "GCEMU_IN_MEMORY",
+        "GCEMU_LOG_FORMAT",
+        "GCEMU_SCHEMA_DELAY",
+    ] {
+        assert!(help.contains(variable), "serve --help lacks {variable}");
+    }
+    let output = gcemu().arg("--help").output().unwrap();
+    assert!(String::from_utf8(output.stdout).unwrap().contains("serve"));
+}
+
+#[test]
+fn serve_prints_one_ready_line_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("state");
+    let (mut child, line) = start(
+        gcemu()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir),
+    );
+    assert!(line.contains("gcemu ready on http://127.0.0.1:"), "{line}");
+    assert!(
+        line.contains(&data_dir.display().to_string()),
+        "the ready line names the data dir: {line}"
+    );
+    let address = address_of(&line);
+    let health = std::process::Command::new("curl")
+        .args(["-s", &format!("{address}/_emulator/health")])
+        .output();
+    if let Ok(health) = health {
+        assert_eq!(
+            String::from_utf8_lossy(&health.stdout),
+            r#"{"status":"ok"}"#
+        );
+    }
+    let status = terminate(&mut child);
+    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+    assert!(data_dir.join("gcemu.sqlite3").exists());
+}
+
+#[test]
+fn environment_variables_configure_serve_and_flags_win() {
+    let (mut child, line) = start(
+        gcemu()
+            .args(["serve"])
+            .env("GCEMU_LISTEN", "127.0.0.1:0")
+            .env("GCEMU_IN_MEMORY", "true"),
+    );
+    assert!(line.contains("(in-memory)"), "{line}");
+    terminate(&mut child);
+
+    let (mut child, line) = start(
+        gcemu()
+            .args(["serve", "--listen", "127.0.0.1:0", "--in-memory"])
+            .env("GCEMU_LISTEN", "127.0.0.1:1"),
+    );
+    assert!(
+        !line.contains("127.0.0.1:1 "),
+        "the flag beats the environment: {line}"
+    );
+    terminate(&mut child);
+}
+
+#[test]
+fn a_bad_duration_is_refused_at_start() {
+    let output = gcemu()
+        .args(["serve", "--in-memory", "--schema-delay", "soon"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("soon"));
+}

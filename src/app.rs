@@ -12,6 +12,8 @@ use tower::Layer;
 use crate::clock::{EmulatorClock, SharedClock};
 use crate::config::{Config, Persistence};
 use crate::http;
+use crate::index::SearchIndex;
+use crate::service;
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -28,13 +30,14 @@ impl App {
     }
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<App> {
-        let store = match &config.persistence {
-            Persistence::InMemory => Store::open(None)?,
+        let (store, index) = match &config.persistence {
+            Persistence::InMemory => (Store::open(None)?, SearchIndex::new(None)),
             Persistence::DataDir(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating the data dir {}", dir.display()))?;
-                Store::open(Some(&dir.join("gcemu.sqlite3")))
-                    .with_context(|| format!("opening the database in {}", dir.display()))?
+                let store = Store::open(Some(&dir.join("gcemu.sqlite3")))
+                    .with_context(|| format!("opening the database in {}", dir.display()))?;
+                (store, SearchIndex::new(Some(dir.join("index"))))
             }
         };
         let listener = TcpListener::bind(config.listen)
@@ -44,7 +47,15 @@ impl App {
             config: Arc::new(config),
             store,
             clock,
+            index,
         };
+        // The index is derived from the store: settle what came due while gcemu was down, then rebuild.
+        service::schema::settle_all(&state)
+            .await
+            .context("settling schema operations")?;
+        service::schema::rebuild_indexes(&state)
+            .await
+            .context("rebuilding the search index")?;
         Ok(App { listener, state })
     }
 
@@ -76,8 +87,24 @@ impl App {
         // Path normalization must run before routing, so it wraps the router instead of being a route layer.
         let service = axum::middleware::map_request(http::context::normalize_path).layer(router);
         let make_service = axum::ServiceExt::<Request>::into_make_service(service);
-        axum::serve(self.listener, make_service)
+        let sweeper = tokio::spawn(sweep_operations(self.state.clone()));
+        let served = axum::serve(self.listener, make_service)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        sweeper.abort();
+        served
+    }
+}
+
+/// Settles schema operations as the clock reaches their completion time, so that a connection
+/// becomes `ready` even when nobody polls (reads also settle, so tests never wait for this).
+async fn sweep_operations(state: AppState) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(250));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = service::schema::settle_all(&state).await {
+            tracing::error!(%error, "settling schema operations failed");
+        }
     }
 }

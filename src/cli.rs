@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::clock::parse_duration;
-use crate::config::{self, Config, LogFormat, Persistence};
+use crate::config::{self, Config, LogFormat, Persistence, SchemaErrors};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +30,12 @@ pub enum Command {
 pub enum LogFormatArg {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaErrorsArg {
+    Request,
+    Operation,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +66,17 @@ pub struct ServeArgs {
     #[arg(long, env = "GCEMU_SCHEMA_DELAY", default_value = "0s", value_parser = parse_duration)]
     pub schema_delay: std::time::Duration,
 
+    /// How a schema breaking a semantic rule (labels, searchable with refinable, exact match,
+    /// name collisions, update rules) is refused: `request` answers 400 to the PATCH, `operation`
+    /// accepts it and fails the operation. Syntax rules always get 400.
+    #[arg(
+        long,
+        env = "GCEMU_SCHEMA_ERRORS",
+        value_enum,
+        default_value = "request"
+    )]
+    pub schema_errors: SchemaErrorsArg,
+
     /// Largest request body accepted, in bytes; larger bodies get 413 (default 4 MB, the
     /// documented item size cap; the newest docs say 30 MB = 31457280).
     #[arg(long, env = "GCEMU_MAX_BODY_BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
@@ -84,6 +101,10 @@ impl ServeArgs {
                 LogFormatArg::Json => LogFormat::Json,
             },
             schema_delay: self.schema_delay,
+            schema_errors: match self.schema_errors {
+                SchemaErrorsArg::Request => SchemaErrors::Request,
+                SchemaErrorsArg::Operation => SchemaErrors::Operation,
+            },
             max_body_bytes: self.max_body_bytes,
             max_connections_per_tenant: self.max_connections,
         }

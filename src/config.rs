@@ -13,6 +13,16 @@ pub enum Persistence {
     InMemory,
 }
 
+/// How a schema that breaks a semantic rule (labels, searchable with refinable, exact match,
+/// name collisions, update rules) is refused. Syntax rules are always refused at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaErrors {
+    /// `400` on the PATCH itself (default; simplest for clients).
+    Request,
+    /// `202`, and the operation ends `failed` with the error.
+    Operation,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -26,6 +36,7 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long a schema operation stays `inprogress` (by the emulator's clock).
     pub schema_delay: Duration,
+    pub schema_errors: SchemaErrors,
     /// Largest request body accepted, in bytes (the item size cap).
     pub max_body_bytes: usize,
     /// Connections a tenant may hold.
@@ -40,6 +51,7 @@ impl Config {
             persistence: Persistence::InMemory,
             log_format: LogFormat::Text,
             schema_delay: Duration::ZERO,
+            schema_errors: SchemaErrors::Request,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_connections_per_tenant: DEFAULT_MAX_CONNECTIONS_PER_TENANT,
         }

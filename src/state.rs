@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::index::SearchIndex;
 use crate::store::Store;
 
 #[derive(Clone, Debug)]
@@ -11,4 +12,5 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub clock: SharedClock,
+    pub index: SearchIndex,
 }

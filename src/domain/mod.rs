@@ -8,6 +8,7 @@ pub mod connection;
 pub mod ids;
 pub mod operation;
 pub mod principal;
+pub mod schema;
 
 /// A rule violation found while validating client input.
 ///

@@ -29,6 +29,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// A tenant limit reached (connections per tenant).
     QuotaLimitReached,
+    /// What the live service answers to `DELETE .../schema` (evidence 1.3).
+    UnknownError,
     InternalServerError,
 }
 
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
             ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
             ErrorCode::QuotaLimitReached => "QuotaLimitReached",
+            ErrorCode::UnknownError => "UnknownError",
             ErrorCode::InternalServerError => "InternalServerError",
         }
     }
@@ -51,7 +54,9 @@ impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidRequest | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::ItemNotFound | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::ItemNotFound | ErrorCode::ResourceNotFound | ErrorCode::UnknownError => {
+                StatusCode::NOT_FOUND
+            }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -156,6 +161,8 @@ impl From<service::Error> for ApiError {
             service::Error::AlreadyExists { kind, id } => {
                 let what = match kind {
                     ResourceKind::Connection => "A connection",
+                    ResourceKind::Schema => "A schema",
+                    ResourceKind::Operation => "An operation",
                 };
                 ApiError::new(
                     ErrorCode::Conflict,
@@ -163,10 +170,11 @@ impl From<service::Error> for ApiError {
                 )
             }
             service::Error::Invalid(violation) => {
-                ApiError::invalid(violation.message).with_target(violation.target)
+                ApiError::invalid(as_sentence(&violation.message)).with_target(violation.target)
             }
+            service::Error::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             service::Error::QuotaExceeded(message) => {
-                ApiError::new(ErrorCode::QuotaLimitReached, message)
+                ApiError::new(ErrorCode::QuotaLimitReached, as_sentence(&message))
             }
             service::Error::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
@@ -177,6 +185,19 @@ impl From<service::Error> for ApiError {
             }
         }
     }
+}
+
+/// Domain messages are lowercase fragments; Graph's `message` is a sentence.
+fn as_sentence(fragment: &str) -> String {
+    let mut chars = fragment.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut sentence: String = first.to_uppercase().chain(chars).collect();
+    if !sentence.ends_with('.') {
+        sentence.push('.');
+    }
+    sentence
 }
 
 #[cfg(test)]
@@ -195,6 +216,7 @@ mod tests {
             ErrorCode::RequestEntityTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::QuotaLimitReached,
+            ErrorCode::UnknownError,
             ErrorCode::InternalServerError,
         ] {
             assert!(code.http_status().is_client_error() || code.http_status().is_server_error());

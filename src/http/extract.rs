@@ -36,6 +36,10 @@ pub struct GraphRequest {
     pub base_url: String,
     /// The client asked for `odata.metadata=none`: leave out `@odata.*` annotations.
     pub metadata_none: bool,
+    /// `Prefer: include-unknown-enum-members`: answer evolvable enum members by name.
+    pub include_unknown_enum_members: bool,
+    /// `Prefer: respond-async`.
+    pub respond_async: bool,
     pub caller: Caller,
 }
 
@@ -65,6 +69,14 @@ impl FromRequestParts<AppState> for GraphRequest {
             .iter()
             .filter_map(|value| value.to_str().ok())
             .any(|value| value.to_ascii_lowercase().contains("odata.metadata=none"));
+        let prefer: Vec<String> = parts
+            .headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(|preference| preference.trim().to_ascii_lowercase())
+            .collect();
         let authorization = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -73,6 +85,10 @@ impl FromRequestParts<AppState> for GraphRequest {
             version,
             base_url: format!("{scheme}://{host}/{}", version.as_str()),
             metadata_none,
+            include_unknown_enum_members: prefer
+                .iter()
+                .any(|p| p == "include-unknown-enum-members"),
+            respond_async: prefer.iter().any(|p| p == "respond-async"),
             caller: auth::caller_from_authorization(authorization),
         })
     }
@@ -210,6 +226,48 @@ impl<'a> Members<'a> {
             json_kind(value)
         ))
         .with_target(self.target(name))
+    }
+
+    /// Members of a nested object, with error targets under `path`.
+    pub fn nested(
+        map: &'a Map<String, Value>,
+        type_name: &'static str,
+        path: String,
+    ) -> Members<'a> {
+        Members {
+            map,
+            type_name,
+            path,
+        }
+    }
+
+    /// A Boolean member; the strings "true" and "false" (any case) are accepted as the docs' own samples send them.
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(flag)) => Ok(Some(*flag)),
+            Some(Value::String(text)) if text.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(Value::String(text)) if text.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(other) => Err(self.wrong_kind(name, "Edm.Boolean", other)),
+        }
+    }
+
+    /// A collection of strings.
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(values)) => values
+                .iter()
+                .map(|value| {
+                    value
+                        .as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.wrong_kind(name, "a collection of Edm.String", value))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.wrong_kind(name, "a collection", other)),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&'a Value> {

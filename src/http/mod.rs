@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod error;
 pub mod extract;
 pub mod odata;
+pub mod schema;
 
 use axum::routing::get;
 use axum::{middleware, Extension, Router};
@@ -47,6 +48,17 @@ fn graph_routes() -> Router<AppState> {
             get(connections::get)
                 .patch(connections::update)
                 .delete(connections::delete),
+        )
+        .route(
+            "/external/connections/{connection_id}/schema",
+            get(schema::get)
+                .patch(schema::update)
+                .post(schema::create)
+                .delete(schema::delete),
+        )
+        .route(
+            "/external/connections/{connection_id}/operations/{operation_id}",
+            get(schema::get_operation),
         )
         .fallback(context::graph_fallback)
 }

@@ -56,6 +56,7 @@ pub async fn get(
 }
 
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<ExternalConnection>, Error> {
+    super::schema::settle_all(state).await?;
     let tenant = caller.tenant.clone();
     Ok(state
         .store
@@ -98,6 +99,10 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Res
     if !existed {
         return Err(not_found(id));
     }
+    let (index, tenant, id) = (state.index.clone(), caller.tenant.clone(), id.clone());
+    tokio::task::spawn_blocking(move || index.remove(&tenant, &id))
+        .await
+        .map_err(|error| Error::Internal(error.to_string()))??;
     Ok(())
 }
 

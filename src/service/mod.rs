@@ -5,6 +5,7 @@
 //! status codes and error codes.
 
 pub mod connections;
+pub mod schema;
 
 use crate::domain::Violation;
 use crate::store::StoreError;
@@ -13,12 +14,16 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceKind {
     Connection,
+    Schema,
+    Operation,
 }
 
 impl ResourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Connection => "Connection",
+            ResourceKind::Schema => "Schema",
+            ResourceKind::Operation => "Operation",
         }
     }
 }
@@ -33,12 +38,21 @@ pub enum Error {
     Invalid(Violation),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The request clashes with the resource's current state (for example an operation in progress).
+    #[error("{0}")]
+    Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl From<StoreError> for Error {
     fn from(error: StoreError) -> Error {
+        Error::Internal(error.to_string())
+    }
+}
+
+impl From<crate::index::IndexError> for Error {
+    fn from(error: crate::index::IndexError) -> Error {
         Error::Internal(error.to_string())
     }
 }

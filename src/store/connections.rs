@@ -191,3 +191,17 @@ impl RawConnection {
         })
     }
 }
+
+/// Sets the connection's state; returns whether it existed.
+pub fn set_state(
+    db: &Connection,
+    tenant: &TenantId,
+    id: &ConnectionId,
+    state: ConnectionState,
+) -> Result<bool, StoreError> {
+    let n_rows = db.execute(
+        "UPDATE connections SET state = ?3 WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant.as_str(), id.as_str(), state.as_str()],
+    )?;
+    Ok(n_rows == 1)
+}

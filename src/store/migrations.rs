@@ -23,10 +23,30 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         PRIMARY KEY (tenant_id, id)
     ) WITHOUT ROWID;",
+    // 2: schemas and their long-running operations.
+    "CREATE TABLE schemas (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL COLLATE NOCASE,
+        body TEXT NOT NULL,
+        effective TEXT,
+        PRIMARY KEY (tenant_id, connection_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE connection_operations (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL COLLATE NOCASE,
+        id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        planned_error TEXT,
+        created_at TEXT NOT NULL,
+        completes_at TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, connection_id, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX connection_operations_due ON connection_operations (status, completes_at);",
 ];
 
 /// Every table holding tenant data; reset and connection deletion walk this list.
-pub const TENANT_TABLES: &[&str] = &["connections"];
+pub const TENANT_TABLES: &[&str] = &["connections", "schemas", "connection_operations"];
 
 pub fn latest_version() -> usize {
     MIGRATIONS.len()

@@ -9,6 +9,7 @@
 
 pub mod connections;
 pub mod migrations;
+pub mod schema;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -204,4 +205,15 @@ pub(crate) fn json_column(raw: Option<String>) -> Result<Option<serde_json::Valu
         serde_json::from_str(&text).map_err(|error| StoreError::Corrupt(error.to_string()))
     })
     .transpose()
+}
+
+/// The one text form of instants in the database: UTC with milliseconds, so text order is time order.
+pub(crate) fn format_instant(instant: chrono::DateTime<chrono::Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+pub(crate) fn parse_instant(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|instant| instant.with_timezone(&chrono::Utc))
+        .map_err(|error| StoreError::Corrupt(format!("instant '{raw}': {error}")))
 }

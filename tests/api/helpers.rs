@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 
 pub struct TestApp {
     pub address: String,
+    /// The server's state, for assertions on derived data (the search index).
+    pub state: gcemu::state::AppState,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -79,6 +81,7 @@ impl TestApp {
     pub async fn spawn_with(config: Config) -> TestApp {
         let app = App::build(config).await.expect("the app builds");
         let address = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.serve(async {
@@ -89,6 +92,7 @@ impl TestApp {
         });
         TestApp {
             address,
+            state,
             client: reqwest::Client::new(),
             shutdown: Some(shutdown),
             server: Some(server),
@@ -174,6 +178,35 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, 201, "creating {id}: {}", reply.body);
         reply
+    }
+}
+
+impl TestApp {
+    /// Registers `schema` (the value of `properties`) with PATCH, follows the Location and asserts `completed`.
+    pub async fn register_schema(&self, connection_id: &str, properties: Value) {
+        let reply = self
+            .patch(
+                &format!("/v1.0/external/connections/{connection_id}/schema"),
+                &serde_json::json!({"baseType": "microsoft.graph.externalItem", "properties": properties}),
+            )
+            .await;
+        assert_eq!(
+            reply.status, 202,
+            "schema for {connection_id}: {}",
+            reply.body
+        );
+        let operation = self.send(self.client.get(reply.header("location"))).await;
+        assert_eq!(operation.body["status"], "completed", "{}", operation.body);
+    }
+
+    pub async fn advance_clock(&self, seconds: u64) {
+        let reply = self
+            .post(
+                "/_emulator/clock/advance",
+                &serde_json::json!({ "seconds": seconds }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
     }
 }
 

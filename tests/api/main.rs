@@ -2,4 +2,6 @@
 
 mod connections;
 mod helpers;
+mod schema;
+mod schema_props;
 mod wire;

@@ -31,13 +31,18 @@ impl App {
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<App> {
         let (store, index) = match &config.persistence {
-            Persistence::InMemory => (Store::open(None)?, SearchIndex::new(None)),
+            Persistence::InMemory => {
+                let store = Store::open(None)?;
+                let index = SearchIndex::start(None, store.clone());
+                (store, index)
+            }
             Persistence::DataDir(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating the data dir {}", dir.display()))?;
                 let store = Store::open(Some(&dir.join("gcemu.sqlite3")))
                     .with_context(|| format!("opening the database in {}", dir.display()))?;
-                (store, SearchIndex::new(Some(dir.join("index"))))
+                let index = SearchIndex::start(Some(dir.join("index")), store.clone());
+                (store, index)
             }
         };
         let listener = TcpListener::bind(config.listen)

@@ -82,6 +82,15 @@ pub struct ServeArgs {
     #[arg(long, env = "GCEMU_MAX_BODY_BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Items a tenant may hold before ingesting a new item is refused (403 QuotaLimitReached);
+    /// default: the documented 50 million.
+    #[arg(long, env = "GCEMU_ITEM_QUOTA")]
+    pub item_quota: Option<u64>,
+
+    /// Items one connection may hold.
+    #[arg(long, env = "GCEMU_MAX_ITEMS_PER_CONNECTION", default_value_t = config::DEFAULT_MAX_ITEMS_PER_CONNECTION)]
+    pub max_items_per_connection: u64,
+
     /// Connections a tenant may hold before creating another is refused.
     #[arg(long, env = "GCEMU_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_TENANT)]
     pub max_connections: usize,
@@ -107,6 +116,8 @@ impl ServeArgs {
             },
             max_body_bytes: self.max_body_bytes,
             max_connections_per_tenant: self.max_connections,
+            item_quota: self.item_quota,
+            max_items_per_connection: self.max_items_per_connection,
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Connections a tenant may hold.
     pub max_connections_per_tenant: usize,
+    /// Items a tenant may hold (`--item-quota`); `None` is the documented 50 million.
+    pub item_quota: Option<u64>,
+    /// Items one connection may hold.
+    pub max_items_per_connection: u64,
 }
 
 impl Config {
@@ -54,7 +58,14 @@ impl Config {
             schema_errors: SchemaErrors::Request,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_connections_per_tenant: DEFAULT_MAX_CONNECTIONS_PER_TENANT,
+            item_quota: None,
+            max_items_per_connection: DEFAULT_MAX_ITEMS_PER_CONNECTION,
         }
+    }
+
+    /// Items the tenant may hold.
+    pub fn tenant_item_quota(&self) -> u64 {
+        self.item_quota.unwrap_or(DEFAULT_TENANT_ITEM_QUOTA)
     }
 }
 
@@ -62,3 +73,7 @@ impl Config {
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// 30 connections per tenant (spec/limits.md, previous limits page).
 pub const DEFAULT_MAX_CONNECTIONS_PER_TENANT: usize = 30;
+/// 5 million items per connection (spec/limits.md, previous limits page).
+pub const DEFAULT_MAX_ITEMS_PER_CONNECTION: u64 = 5_000_000;
+/// 50 million items per tenant (spec/limits.md).
+pub const DEFAULT_TENANT_ITEM_QUOTA: u64 = 50_000_000;

@@ -212,3 +212,62 @@ mod tests {
         }
     }
 }
+
+/// The id of an externalItem: 1 to 128 ASCII letters, digits, `_` and `-`.
+/// The docs say alphanumeric; the live service accepts `_` and `-` (evidence 3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemId(String);
+
+impl ItemId {
+    pub fn parse(raw: &str) -> Result<ItemId, Violation> {
+        let n_chars = raw.chars().count();
+        if n_chars == 0 || n_chars > 128 {
+            return Err(Violation::new(
+                "id",
+                format!("item id '{raw}' must be 1 to 128 characters long, it has {n_chars}"),
+            ));
+        }
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
+            return Err(Violation::new(
+                "id",
+                format!(
+                    "item id '{raw}' may contain only letters, digits, '_' and '-', not {bad:?}"
+                ),
+            ));
+        }
+        Ok(ItemId(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ItemId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod item_id_tests {
+    use super::*;
+
+    #[test]
+    fn item_ids_allow_letters_digits_underscore_and_dash_up_to_128() {
+        for ok in [
+            "T1001",
+            "sdks__create-client",
+            "c6528a79-0d72-4f8c-6972-08dd7c2f4d78",
+            &"i".repeat(128),
+        ] {
+            assert!(ItemId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "a.b", "é", &"i".repeat(129)] {
+            assert!(ItemId::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -4,8 +4,10 @@
 //! Every function is deterministic and cannot fail for environmental reasons,
 //! so the rules are unit- and property-tested directly.
 
+pub mod acl;
 pub mod connection;
 pub mod ids;
+pub mod item;
 pub mod operation;
 pub mod principal;
 pub mod schema;

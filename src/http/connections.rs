@@ -11,10 +11,11 @@ use super::error::ApiError;
 use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
 use super::odata::QueryOptions;
 use crate::domain::connection::{
-    ConnectionFields, ConnectionState, ExternalConnection, CONTENT_CATEGORIES, CONTENT_EXPERIENCES,
+    ConnectionFields, ConnectionState, CONTENT_CATEGORIES, CONTENT_EXPERIENCES,
 };
 use crate::domain::ids::ConnectionId;
 use crate::service;
+use crate::service::connections::ConnectionView;
 use crate::state::AppState;
 
 pub const TYPE_NAME: &str = "microsoft.graph.externalConnectors.externalConnection";
@@ -69,7 +70,11 @@ pub async fn create(
     let fields = connection_fields(&members)?;
     let connection = service::connections::create(&state, &graph.caller, &id, fields).await?;
     let location = format!("{}/external/connections/{}", graph.base_url, connection.id);
-    let body = connection_json(&graph, &connection, "external/connections/$entity");
+    let view = service::connections::ConnectionView {
+        connection,
+        n_items: 0,
+    };
+    let body = connection_json(&graph, &view, "external/connections/$entity");
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
@@ -88,7 +93,7 @@ pub async fn list(
     let connections = service::connections::list(&state, &graph.caller).await?;
     let value: Vec<Value> = connections
         .iter()
-        .map(|connection| connection_properties(graph.version, connection))
+        .map(|view| connection_properties(graph.version, view))
         .filter(|entity| options.matches(entity))
         .take(options.top.unwrap_or(usize::MAX))
         .map(|entity| Value::Object(options.project(entity)))
@@ -188,10 +193,8 @@ fn connection_fields(members: &Members<'_>) -> Result<ConnectionFields, ApiError
 }
 
 /// The connection's properties as the given API version shows them (no annotations).
-pub fn connection_properties(
-    version: ApiVersion,
-    connection: &ExternalConnection,
-) -> Map<String, Value> {
+pub fn connection_properties(version: ApiVersion, view: &ConnectionView) -> Map<String, Value> {
+    let connection = &view.connection;
     let mut body = Map::new();
     body.insert("id".into(), json!(connection.id.as_str()));
     body.insert("name".into(), json!(connection.name));
@@ -220,8 +223,9 @@ pub fn connection_properties(
                 .clone()
                 .unwrap_or(Value::Null),
         );
-        // Null while the connection is a draft, as documented; items come with the items issue.
-        let ingested = (connection.state != ConnectionState::Draft).then_some(0);
+        // Null while the connection is a draft, as documented. The live service refreshes it about
+        // every 15 minutes; gcemu answers the current count.
+        let ingested = (connection.state != ConnectionState::Draft).then_some(view.n_items);
         body.insert("ingestedItemsCount".into(), json!(ingested));
     }
     body
@@ -229,7 +233,7 @@ pub fn connection_properties(
 
 fn connection_json(
     graph: &GraphRequest,
-    connection: &ExternalConnection,
+    view: &ConnectionView,
     context: &str,
 ) -> Map<String, Value> {
     let mut body = Map::new();
@@ -239,6 +243,6 @@ fn connection_json(
             json!(format!("{}/$metadata#{context}", graph.base_url)),
         );
     }
-    body.extend(connection_properties(graph.version, connection));
+    body.extend(connection_properties(graph.version, view));
     body
 }

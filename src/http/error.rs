@@ -163,6 +163,7 @@ impl From<service::Error> for ApiError {
                     ResourceKind::Connection => "A connection",
                     ResourceKind::Schema => "A schema",
                     ResourceKind::Operation => "An operation",
+                    ResourceKind::Item => "An item",
                 };
                 ApiError::new(
                     ErrorCode::Conflict,
@@ -172,6 +173,11 @@ impl From<service::Error> for ApiError {
             service::Error::Invalid(violation) => {
                 ApiError::invalid(as_sentence(&violation.message)).with_target(violation.target)
             }
+            service::Error::Mismatch(violation) => {
+                ApiError::new(ErrorCode::BadRequest, as_sentence(&violation.message))
+                    .with_target(violation.target)
+            }
+            service::Error::InvalidState(message) => ApiError::invalid(as_sentence(&message)),
             service::Error::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             service::Error::QuotaExceeded(message) => {
                 ApiError::new(ErrorCode::QuotaLimitReached, as_sentence(&message))

@@ -8,10 +8,11 @@ pub mod context;
 pub mod emulator;
 pub mod error;
 pub mod extract;
+pub mod items;
 pub mod odata;
 pub mod schema;
 
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use axum::{middleware, Extension, Router};
 
 use crate::state::AppState;
@@ -59,6 +60,20 @@ fn graph_routes() -> Router<AppState> {
         .route(
             "/external/connections/{connection_id}/operations/{operation_id}",
             get(schema::get_operation),
+        )
+        .route("/external/connections/{connection_id}/quota", get(items::quota))
+        .route("/external/connections/{connection_id}/items", any(items::collection))
+        .route(
+            "/external/connections/{connection_id}/items/{item_id}",
+            get(items::get).put(items::put).patch(items::update).delete(items::delete),
+        )
+        .route(
+            "/external/connections/{connection_id}/items/{item_id}/addActivities",
+            post(items::add_activities),
+        )
+        .route(
+            "/external/connections/{connection_id}/items/{item_id}/microsoft.graph.externalConnectors.addActivities",
+            post(items::add_activities),
         )
         .fallback(context::graph_fallback)
 }

@@ -5,7 +5,8 @@
 //! - `k_<name>`: the raw whole value, for exact-match and refinable strings (fast when refinable);
 //! - `v_<name>`: typed values for numbers, dates and booleans (indexed when queryable or refinable, fast when refinable).
 //!
-//! A retrievable property's first field is stored. Every document also has `id` and `content`.
+//! A retrievable property's first field is stored. Every document also has `id`, `seq`,
+//! `content` (HTML stripped) and the ACL terms `acl_grant` / `acl_deny`.
 
 use tantivy::schema::{
     DateOptions, Field, IndexRecordOption, NumericOptions, Schema as TantivySchema,
@@ -28,7 +29,12 @@ pub struct PropertyFields {
 pub struct IndexMapping {
     pub schema: TantivySchema,
     pub id: Field,
+    /// The write sequence number of the item's stored version (fast), for reconciliation.
+    pub seq: Field,
     pub content: Field,
+    /// ACL principal terms (`AclPrincipal::term`) of grant and of deny entries.
+    pub acl_grant: Field,
+    pub acl_deny: Field,
     pub properties: Vec<PropertyFields>,
 }
 
@@ -44,7 +50,10 @@ impl IndexMapping {
 pub fn map(schema: &Schema) -> IndexMapping {
     let mut builder = TantivySchema::builder();
     let id = builder.add_text_field("id", STRING | STORED);
+    let seq = builder.add_u64_field("seq", FAST | STORED);
     let content = builder.add_text_field("content", TEXT);
+    let acl_grant = builder.add_text_field("acl_grant", STRING);
+    let acl_deny = builder.add_text_field("acl_deny", STRING);
     let mut properties = Vec::with_capacity(schema.properties.len());
     for property in &schema.properties {
         let name = property.name.to_ascii_lowercase();
@@ -125,7 +134,10 @@ pub fn map(schema: &Schema) -> IndexMapping {
     IndexMapping {
         schema: builder.build(),
         id,
+        seq,
         content,
+        acl_grant,
+        acl_deny,
         properties,
     }
 }

@@ -1,7 +1,7 @@
 //! Create, read, update and delete external connections of the caller's tenant.
 
 use super::{Error, ResourceKind};
-use crate::domain::connection::{ConnectionFields, ExternalConnection};
+use crate::domain::connection::{ConnectionFields, ConnectionState, ExternalConnection};
 use crate::domain::ids::ConnectionId;
 use crate::domain::principal::Caller;
 use crate::state::AppState;
@@ -40,28 +40,75 @@ pub async fn create(
     Ok(connection)
 }
 
+/// A connection as a reader sees it: `limitExceeded` while the tenant or the connection is at
+/// its item cap, and the number of items it holds.
+#[derive(Debug, Clone)]
+pub struct ConnectionView {
+    pub connection: ExternalConnection,
+    pub n_items: u64,
+}
+
 pub async fn get(
     state: &AppState,
     caller: &Caller,
     id: &ConnectionId,
-) -> Result<ExternalConnection, Error> {
+) -> Result<ConnectionView, Error> {
+    super::schema::settle_connection(state, &caller.tenant, id).await?;
     let tenant = caller.tenant.clone();
-    let id = id.clone();
     let lookup_id = id.clone();
+    let caps = (
+        state.config.tenant_item_quota(),
+        state.config.max_items_per_connection,
+    );
     state
         .store
-        .read(move |db| store::connections::get(db, &tenant, &lookup_id))
+        .read(move |db| {
+            let Some(connection) = store::connections::get(db, &tenant, &lookup_id)? else {
+                return Ok(None);
+            };
+            let in_tenant = store::items::count_in_tenant(db, &tenant)?;
+            Ok(Some(view(db, &tenant, connection, in_tenant, caps)?))
+        })
         .await?
-        .ok_or_else(|| not_found(&id))
+        .ok_or_else(|| not_found(id))
 }
 
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<ExternalConnection>, Error> {
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<ConnectionView>, Error> {
     super::schema::settle_all(state).await?;
     let tenant = caller.tenant.clone();
+    let caps = (
+        state.config.tenant_item_quota(),
+        state.config.max_items_per_connection,
+    );
     Ok(state
         .store
-        .read(move |db| store::connections::list(db, &tenant))
+        .read(move |db| {
+            let in_tenant = store::items::count_in_tenant(db, &tenant)?;
+            store::connections::list(db, &tenant)?
+                .into_iter()
+                .map(|connection| view(db, &tenant, connection, in_tenant, caps))
+                .collect()
+        })
         .await?)
+}
+
+fn view(
+    db: &rusqlite::Connection,
+    tenant: &crate::domain::ids::TenantId,
+    mut connection: ExternalConnection,
+    in_tenant: u64,
+    (tenant_quota, connection_cap): (u64, u64),
+) -> Result<ConnectionView, crate::store::StoreError> {
+    let n_items = store::items::count_in_connection(db, tenant, &connection.id)?;
+    if connection.state == ConnectionState::Ready
+        && (in_tenant >= tenant_quota || n_items >= connection_cap)
+    {
+        connection.state = ConnectionState::LimitExceeded;
+    }
+    Ok(ConnectionView {
+        connection,
+        n_items,
+    })
 }
 
 /// Applies `fields` with PATCH semantics; on a violation nothing is stored.
@@ -88,21 +135,24 @@ pub async fn update(
         .await?
 }
 
-/// Deletes the connection and everything under it.
+/// Deletes the connection and everything under it, in the store and then in the index.
 pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Result<(), Error> {
     let tenant = caller.tenant.clone();
     let lookup_id = id.clone();
+    let index = state.index.clone();
     let existed = state
         .store
-        .write(move |db| store::connections::delete(db, &tenant, &lookup_id))
+        .write_with_effect(move |db| {
+            let existed = store::connections::delete(db, &tenant, &lookup_id)?;
+            let effect: Option<crate::store::Effect> = existed.then(|| {
+                Box::new(move || index.drop_connection(&tenant, &lookup_id)) as crate::store::Effect
+            });
+            Ok((existed, effect))
+        })
         .await?;
     if !existed {
         return Err(not_found(id));
     }
-    let (index, tenant, id) = (state.index.clone(), caller.tenant.clone(), id.clone());
-    tokio::task::spawn_blocking(move || index.remove(&tenant, &id))
-        .await
-        .map_err(|error| Error::Internal(error.to_string()))??;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! status codes and error codes.
 
 pub mod connections;
+pub mod items;
 pub mod schema;
 
 use crate::domain::Violation;
@@ -16,6 +17,7 @@ pub enum ResourceKind {
     Connection,
     Schema,
     Operation,
+    Item,
 }
 
 impl ResourceKind {
@@ -24,6 +26,7 @@ impl ResourceKind {
             ResourceKind::Connection => "Connection",
             ResourceKind::Schema => "Schema",
             ResourceKind::Operation => "Operation",
+            ResourceKind::Item => "Item",
         }
     }
 }
@@ -36,6 +39,12 @@ pub enum Error {
     AlreadyExists { kind: ResourceKind, id: String },
     #[error("{0}")]
     Invalid(Violation),
+    /// A value that does not fit the schema (Graph answers these with `BadRequest`).
+    #[error("{0}")]
+    Mismatch(Violation),
+    /// The resource's state does not allow the request (for example items on a draft connection).
+    #[error("{0}")]
+    InvalidState(String),
     #[error("{0}")]
     QuotaExceeded(String),
     /// The request clashes with the resource's current state (for example an operation in progress).

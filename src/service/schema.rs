@@ -17,9 +17,10 @@ use crate::domain::ids::{ConnectionId, OperationId, TenantId};
 use crate::domain::operation::{ConnectionOperation, OperationError, OperationStatus};
 use crate::domain::principal::Caller;
 use crate::domain::schema::{RuleClass, Schema};
+use crate::index::SearchIndex;
 use crate::state::AppState;
 use crate::store::schema::{DueOperation, NewOperation};
-use crate::store::{self, StoreError};
+use crate::store::{self, Effect, StoreError};
 
 /// How the client asked for the registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,64 +56,111 @@ pub async fn register(
         && registration == Registration::Operation;
     let operation_id = OperationId::from_uuids(uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let new_operation_id = operation_id.clone();
-    let (outcome, completed) = state
+    let index = state.index.clone();
+    let outcome = state
         .store
-        .write(move |db| {
-            let mut completed = settle(db, store::schema::due_operations(db, &tenant, &connection_id, now)?)?;
-            if store::connections::get(db, &tenant, &connection_id)?.is_none() {
-                return Ok((Err(not_found(ResourceKind::Connection, &connection_id)), completed));
-            }
-            if let Some(running) = store::schema::operation_in_progress(db, &tenant, &connection_id)? {
-                return Ok((
+        .write_with_effect(move |db| {
+            let request = RegistrationRequest {
+                schema,
+                registration,
+                now,
+                delay,
+                semantic_errors_in_operation,
+                operation_id: new_operation_id,
+            };
+            let (outcome, completed) = register_in_store(db, &tenant, &connection_id, request)?;
+            Ok((outcome, follow_in_index(&index, completed)))
+        })
+        .await?;
+    outcome.map(|()| operation_id)
+}
+
+/// A registration as the store transaction sees it.
+struct RegistrationRequest {
+    schema: Schema,
+    registration: Registration,
+    now: chrono::DateTime<chrono::Utc>,
+    delay: Duration,
+    semantic_errors_in_operation: bool,
+    operation_id: OperationId,
+}
+
+/// Checks and records a registration inside one transaction; settles what was due first.
+fn register_in_store(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    request: RegistrationRequest,
+) -> Result<(Result<(), Error>, Vec<CompletedSchema>), StoreError> {
+    let RegistrationRequest {
+        schema,
+        registration,
+        now,
+        delay,
+        semantic_errors_in_operation,
+        operation_id: new_operation_id,
+    } = request;
+    let mut completed = settle(
+        db,
+        store::schema::due_operations(db, &tenant, &connection_id, now)?,
+    )?;
+    if store::connections::get(db, &tenant, &connection_id)?.is_none() {
+        return Ok((
+            Err(not_found(ResourceKind::Connection, &connection_id)),
+            completed,
+        ));
+    }
+    if let Some(running) = store::schema::operation_in_progress(db, &tenant, &connection_id)? {
+        return Ok((
                     Err(Error::Conflict(format!(
                         "A schema operation is already in progress for connection '{connection_id}' (operation '{running}'); wait until it completes."
                     ))),
                     completed,
                 ));
-            }
-            let registered = store::schema::get_schemas(db, &tenant, &connection_id)?.and_then(|s| s.effective);
-            if registration == Registration::Synchronous && registered.is_some() {
-                return Ok((
+    }
+    let registered =
+        store::schema::get_schemas(db, &tenant, &connection_id)?.and_then(|s| s.effective);
+    if registration == Registration::Synchronous && registered.is_some() {
+        return Ok((
                     Err(Error::Invalid(crate::domain::Violation::new(
                         "schema",
                         format!("connection '{connection_id}' already has a schema; update it with PATCH .../schema"),
                     ))),
                     completed,
                 ));
-            }
-            let mut violations = schema.validate();
-            if let Some(registered) = &registered {
-                violations.extend(registered.validate_update(&schema));
-            }
-            let mut planned_error = None;
-            if let Some(first) = violations.into_iter().next() {
-                if first.class == RuleClass::Syntax || !semantic_errors_in_operation {
-                    return Ok((Err(Error::Invalid(first.violation)), completed));
-                }
-                planned_error = Some(OperationError {
-                    code: "InvalidRequest".into(),
-                    message: first.violation.message,
-                    target: Some(first.violation.target),
-                });
-            }
-            store::schema::submit_schema(db, &tenant, &connection_id, &schema)?;
-            store::schema::insert_operation(
-                db,
-                &tenant,
-                &connection_id,
-                &NewOperation {
-                    id: &new_operation_id,
-                    created_at: now,
-                    completes_at: now + delay,
-                    planned_error: planned_error.as_ref(),
-                },
-            )?;
-            completed.extend(settle(db, store::schema::due_operations(db, &tenant, &connection_id, now)?)?);
-            Ok((Ok(()), completed))
-        })
-        .await?;
-    follow_in_index(state, completed).await;
-    outcome.map(|()| operation_id)
+    }
+    let mut violations = schema.validate();
+    if let Some(registered) = &registered {
+        violations.extend(registered.validate_update(&schema));
+    }
+    let mut planned_error = None;
+    if let Some(first) = violations.into_iter().next() {
+        if first.class == RuleClass::Syntax || !semantic_errors_in_operation {
+            return Ok((Err(Error::Invalid(first.violation)), completed));
+        }
+        planned_error = Some(OperationError {
+            code: "InvalidRequest".into(),
+            message: first.violation.message,
+            target: Some(first.violation.target),
+        });
+    }
+    store::schema::submit_schema(db, &tenant, &connection_id, &schema)?;
+    store::schema::insert_operation(
+        db,
+        &tenant,
+        &connection_id,
+        &NewOperation {
+            id: &new_operation_id,
+            created_at: now,
+            completes_at: now + delay,
+            planned_error: planned_error.as_ref(),
+        },
+    )?;
+    completed.extend(settle(
+        db,
+        store::schema::due_operations(db, &tenant, &connection_id, now)?,
+    )?);
+    Ok((Ok(()), completed))
 }
 
 /// The connection's readable schema (also while its operation is in progress).
@@ -187,16 +235,17 @@ pub async fn settle_connection(
     if !any_due {
         return Ok(());
     }
-    let completed = state
+    let index = state.index.clone();
+    state
         .store
-        .write(move |db| {
-            settle(
+        .write_with_effect(move |db| {
+            let completed = settle(
                 db,
                 store::schema::due_operations(db, &tenant, &connection_id, now)?,
-            )
+            )?;
+            Ok(((), follow_in_index(&index, completed)))
         })
         .await?;
-    follow_in_index(state, completed).await;
     Ok(())
 }
 
@@ -210,12 +259,14 @@ pub async fn settle_all(state: &AppState) -> Result<usize, Error> {
     if !any_due {
         return Ok(0);
     }
-    let completed = state
+    let index = state.index.clone();
+    let n_completed = state
         .store
-        .write(move |db| settle(db, store::schema::due_operations_of_all_tenants(db, now)?))
+        .write_with_effect(move |db| {
+            let completed = settle(db, store::schema::due_operations_of_all_tenants(db, now)?)?;
+            Ok((completed.len(), follow_in_index(&index, completed)))
+        })
         .await?;
-    let n_completed = completed.len();
-    follow_in_index(state, completed).await;
     Ok(n_completed)
 }
 
@@ -225,15 +276,12 @@ pub async fn rebuild_indexes(state: &AppState) -> Result<(), Error> {
         .store
         .read(store::schema::effective_schemas_of_all_tenants)
         .await?;
-    let index = state.index.clone();
-    tokio::task::spawn_blocking(move || {
-        for (tenant, connection_id, schema) in schemas {
-            index.apply_schema(&tenant, &connection_id, &schema)?;
-        }
-        Ok::<(), crate::index::IndexError>(())
-    })
-    .await
-    .map_err(|error| Error::Internal(error.to_string()))??;
+    let last_seq = state.store.read(store::items::last_sequence).await?;
+    state.index.note_written(last_seq);
+    for (tenant, connection_id, schema) in schemas {
+        state.index.apply_schema(&tenant, &connection_id, schema);
+    }
+    state.index.flush().await?;
     Ok(())
 }
 
@@ -285,24 +333,18 @@ fn settle(db: &Connection, due: Vec<DueOperation>) -> Result<Vec<CompletedSchema
     Ok(completed)
 }
 
-/// Makes each connection's index follow its newly effective schema. The index is derived data:
-/// a failure is logged and repaired by the rebuild at the next start.
-async fn follow_in_index(state: &AppState, completed: Vec<CompletedSchema>) {
+/// The post-commit effect that makes each connection's index follow its newly effective schema;
+/// run on the store thread, so item writes committed later reach the indexer after it.
+fn follow_in_index(index: &SearchIndex, completed: Vec<CompletedSchema>) -> Option<Effect> {
     if completed.is_empty() {
-        return;
+        return None;
     }
-    let index = state.index.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let index = index.clone();
+    Some(Box::new(move || {
         for (tenant, connection_id, schema) in completed {
-            if let Err(error) = index.apply_schema(&tenant, &connection_id, &schema) {
-                tracing::error!(%tenant, %connection_id, %error, "index could not follow the schema");
-            }
+            index.apply_schema(&tenant, &connection_id, schema);
         }
-    })
-    .await;
-    if let Err(error) = result {
-        tracing::error!(%error, "index task failed");
-    }
+    }))
 }
 
 fn not_found(kind: ResourceKind, connection_id: &ConnectionId) -> Error {

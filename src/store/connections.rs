@@ -205,3 +205,23 @@ pub fn set_state(
     )?;
     Ok(n_rows == 1)
 }
+
+/// The connection's state alone (cheap: no JSON decoding), or `None` when it does not exist.
+pub fn state(
+    db: &Connection,
+    tenant: &TenantId,
+    id: &ConnectionId,
+) -> Result<Option<ConnectionState>, StoreError> {
+    let raw: Option<String> = db
+        .query_row(
+            "SELECT state FROM connections WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant.as_str(), id.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    raw.map(|raw| {
+        ConnectionState::parse(&raw)
+            .ok_or_else(|| StoreError::Corrupt(format!("connection {id}: state '{raw}'")))
+    })
+    .transpose()
+}

@@ -43,10 +43,47 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, connection_id, id)
     ) WITHOUT ROWID;
     CREATE INDEX connection_operations_due ON connection_operations (status, completes_at);",
+    // 3: external items, their per-connection counts, activities, and the write sequence.
+    "CREATE TABLE items (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL COLLATE NOCASE,
+        id TEXT NOT NULL,
+        acl TEXT NOT NULL,
+        properties TEXT NOT NULL,
+        content_type TEXT,
+        content TEXT,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, connection_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE item_counts (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL COLLATE NOCASE,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, connection_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE activities (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL COLLATE NOCASE,
+        item_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        start_date_time TEXT NOT NULL,
+        performed_by_id TEXT NOT NULL,
+        performed_by_type TEXT NOT NULL
+    );
+    CREATE INDEX activities_by_item ON activities (tenant_id, connection_id, item_id);
+    CREATE TABLE write_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
+    INSERT INTO write_sequence (id, last) VALUES (1, 0);",
 ];
 
 /// Every table holding tenant data; reset and connection deletion walk this list.
-pub const TENANT_TABLES: &[&str] = &["connections", "schemas", "connection_operations"];
+pub const TENANT_TABLES: &[&str] = &[
+    "connections",
+    "schemas",
+    "connection_operations",
+    "items",
+    "item_counts",
+    "activities",
+];
 
 pub fn latest_version() -> usize {
     MIGRATIONS.len()

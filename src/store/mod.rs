@@ -8,6 +8,7 @@
 //! Every SQL function in the submodules takes the tenant first.
 
 pub mod connections;
+pub mod items;
 pub mod migrations;
 pub mod schema;
 
@@ -32,6 +33,9 @@ pub enum StoreError {
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// Work to do on the store thread once a write has committed.
+pub type Effect = Box<dyn FnOnce() + Send>;
 
 enum Job {
     Read(Box<dyn FnOnce(&Connection) + Send>),
@@ -99,15 +103,51 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
+        self.write_with_effect(move |db| write(db).map(|result| (result, None)))
+            .await
+    }
+
+    /// Like `write`, and runs the returned effect on the store thread right after the commit
+    /// succeeded, before answering. Effects therefore run in commit order: this is how writes
+    /// hand their changes to the indexer in the order SQLite applied them.
+    pub async fn write_with_effect<R, F>(&self, write: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(R, Option<Effect>), StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Job::Write(Box::new(move |connection| {
             let result = in_savepoint(connection, write);
-            Box::new(move |commit: Result<(), StoreError>| {
-                let _ = reply.send(commit.and(result));
-            })
+            Box::new(
+                move |commit: Result<(), StoreError>| match (commit, result) {
+                    (Ok(()), Ok((value, effect))) => {
+                        if let Some(effect) = effect {
+                            effect();
+                        }
+                        let _ = reply.send(Ok(value));
+                    }
+                    (Err(error), _) | (Ok(()), Err(error)) => {
+                        let _ = reply.send(Err(error));
+                    }
+                },
+            )
         }));
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// `read` for blocking threads (the indexer); never call it from async code.
+    pub fn read_blocking<R, F>(&self, read: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Read(Box::new(move |connection| {
+            let _ = reply.send(read(connection));
+        }));
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        answer.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
     /// Deletes every row of every tenant, or of `tenant` only.

@@ -1,0 +1,525 @@
+//! `.../items/{itemId}` (PUT, GET, PATCH, DELETE), `addActivities`, and beta `.../quota`
+//! (spec/items.md, spec/limits.md).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, ErrorCode};
+use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
+use crate::domain::acl::{AccessType, AclEntry, AclType, IdentitySource};
+use crate::domain::ids::{ConnectionId, ItemId};
+use crate::domain::item::{
+    parse_date_time, ActivityType, ContentType, ExternalActivity, ExternalItem, ItemContent,
+    IDENTITY_TYPES, MAX_ACTIVITIES_PER_CALL,
+};
+use crate::domain::Violation;
+use crate::service;
+use crate::service::items::ItemUpdate;
+use crate::state::AppState;
+
+const ITEM_TYPE: &str = "microsoft.graph.externalConnectors.externalItem";
+const ACL_TYPE: &str = "microsoft.graph.externalConnectors.acl";
+const ITEM_MEMBERS: &[&str] = &["id", "acl", "properties", "content", "activities"];
+/// The live service answers a body that does not match the schema with this sentence (evidence 1.10).
+const CONTENT_MISMATCH: &str =
+    "Property content in payload has a value that does not match schema.";
+
+pub async fn put(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, item_id)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let item_id = parse_item_id(&item_id)?;
+    let members = Members::new(&body, ITEM_TYPE);
+    allow_item_members(&members)?;
+    if let Some(Some(body_id)) = members.string("id")? {
+        if body_id != item_id.as_str() {
+            return Err(ApiError::invalid(format!(
+                "The item id in the body ('{body_id}') differs from the one in the URL ('{item_id}')."
+            ))
+            .with_target("id"));
+        }
+    }
+    let acl = match members.get("acl") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "An item needs an 'acl' (a list of access control entries).",
+            )
+            .with_target("acl"))
+        }
+        Some(value) => parse_acl(value, graph.version)?,
+    };
+    let properties = match members.get("properties") {
+        None | Some(Value::Null) => return Err(ApiError::invalid("An item needs 'properties' with at least one property.").with_target("properties")),
+        Some(Value::Object(properties)) => properties.clone(),
+        Some(_) => return Err(ApiError::new(ErrorCode::BadRequest, "Property properties in payload has a value that does not match schema: it must be an object.").with_target("properties")),
+    };
+    let content = parse_content(members.get("content"))?;
+    let activities = match members.get("activities") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(activities)) => activities
+            .iter()
+            .enumerate()
+            .map(|(index, activity)| {
+                parse_activity(activity, index, true)
+                    .map_err(|v| ApiError::invalid(v.message).with_target(v.target))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => {
+            return Err(
+                ApiError::deserialization("'activities' must be a list.").with_target("activities")
+            )
+        }
+    };
+    let item = ExternalItem {
+        id: item_id,
+        acl,
+        properties,
+        content,
+    };
+    let connection_id = ConnectionId::lookup(&connection_id);
+    let stored =
+        service::items::put(&state, &graph.caller, &connection_id, item, activities).await?;
+    let mut body = item_json(&graph, &connection_id, &stored);
+    body.insert("activities".into(), json!([]));
+    Ok(Json(Value::Object(body)).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, item_id)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let item_id = parse_item_id(&item_id)?;
+    let members = Members::new(&body, ITEM_TYPE);
+    allow_item_members(&members)?;
+    if members.get("activities").is_some() {
+        return Err(
+            ApiError::invalid("Activities cannot be sent with PATCH; use addActivities.")
+                .with_target("activities"),
+        );
+    }
+    if let Some(Some(body_id)) = members.string("id")? {
+        if body_id != item_id.as_str() {
+            return Err(ApiError::invalid(format!(
+                "The key property 'id' cannot be changed (the body says '{body_id}')."
+            ))
+            .with_target("id"));
+        }
+    }
+    let update = ItemUpdate {
+        acl: members.get("acl").map(|value| parse_acl(value, graph.version)).transpose()?,
+        properties: match members.get("properties") {
+            None => None,
+            Some(Value::Object(properties)) => Some(properties.clone()),
+            Some(_) => return Err(ApiError::new(ErrorCode::BadRequest, "Property properties in payload has a value that does not match schema: it must be an object.").with_target("properties")),
+        },
+        content: match members.get("content") {
+            None => None,
+            value => Some(parse_content(value)?),
+        },
+    };
+    let connection_id = ConnectionId::lookup(&connection_id);
+    let item =
+        service::items::update(&state, &graph.caller, &connection_id, &item_id, update).await?;
+    Ok(Json(Value::Object(item_json(&graph, &connection_id, &item))).into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, item_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let item_id = parse_item_id(&item_id).map_err(|_| ApiError::not_found("Item"))?;
+    let connection_id = ConnectionId::lookup(&connection_id);
+    let item = service::items::get(&state, &graph.caller, &connection_id, &item_id).await?;
+    Ok(Json(Value::Object(item_json(&graph, &connection_id, &item))).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, item_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let item_id = parse_item_id(&item_id).map_err(|_| ApiError::not_found("Item"))?;
+    service::items::delete(
+        &state,
+        &graph.caller,
+        &ConnectionId::lookup(&connection_id),
+        &item_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST .../items` (no id): only `PUT .../items/{id}` creates items; the live service answers 404 (evidence 1.4).
+pub async fn collection() -> ApiError {
+    ApiError::new(ErrorCode::ItemNotFound, "The requested resource does not exist.").with_inner(
+        "ResourceNotFound",
+        Some("Item"),
+        "Items are created with PUT .../items/{itemId}; the items collection cannot be listed or posted to.",
+    )
+}
+
+/// `addActivities`: at most 20 per call; `200` when all are recorded, `207` with an error per failed entry.
+pub async fn add_activities(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, item_id)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let item_id = parse_item_id(&item_id).map_err(|_| ApiError::not_found("Item"))?;
+    let members = Members::new(&body, "microsoft.graph.externalConnectors.addActivities");
+    members.allow_only(&["activities"])?;
+    let activities = match members.get("activities") {
+        Some(Value::Array(activities)) => activities,
+        _ => {
+            return Err(ApiError::invalid(
+                "The body needs 'activities': a list of externalActivity objects.",
+            )
+            .with_target("activities"))
+        }
+    };
+    if activities.len() > MAX_ACTIVITIES_PER_CALL {
+        return Err(ApiError::invalid(format!(
+            "At most {MAX_ACTIVITIES_PER_CALL} activities can be added per call; {} were sent.",
+            activities.len()
+        ))
+        .with_target("activities"));
+    }
+    let parsed: Vec<Result<ExternalActivity, Violation>> = activities
+        .iter()
+        .enumerate()
+        .map(|(index, activity)| parse_activity(activity, index, false))
+        .collect();
+    let results = service::items::add_activities(
+        &state,
+        &graph.caller,
+        &ConnectionId::lookup(&connection_id),
+        &item_id,
+        parsed,
+    )
+    .await?;
+    let all_recorded = results.iter().all(Result::is_ok);
+    let value: Vec<Value> = results
+        .iter()
+        .zip(activities)
+        .map(|(result, sent)| {
+            let mut entry = Map::new();
+            entry.insert("@odata.type".into(), json!("#microsoft.graph.externalConnectors.externalActivityResult"));
+            for member in ["type", "startDateTime", "performedBy"] {
+                entry.insert(member.into(), sent.get(member).cloned().unwrap_or(Value::Null));
+            }
+            if let Ok(activity) = result {
+                entry.insert("type".into(), json!(activity.activity_type.as_str()));
+            }
+            entry.insert(
+                "error".into(),
+                match result {
+                    Ok(_) => Value::Null,
+                    Err(violation) => json!({"code": "InvalidRequest", "message": violation.message, "target": violation.target}),
+                },
+            );
+            Value::Object(entry)
+        })
+        .collect();
+    let mut body = Map::new();
+    if !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!("{}/$metadata#Collection(microsoft.graph.externalConnectors.externalActivityResult)", graph.base_url)),
+        );
+    }
+    body.insert("value".into(), Value::Array(value));
+    let status = if all_recorded {
+        StatusCode::OK
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    Ok((status, Json(Value::Object(body))).into_response())
+}
+
+/// Beta `GET .../quota`: `{"itemsRemaining": N}`; v1.0 has no such navigation property.
+pub async fn quota(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path(connection_id): Path<String>,
+) -> Result<Response, ApiError> {
+    if graph.version == ApiVersion::V1 {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "Resource not found for the segment 'quota'.",
+        ));
+    }
+    let connection_id = ConnectionId::lookup(&connection_id);
+    let items_remaining =
+        service::items::items_remaining(&state, &graph.caller, &connection_id).await?;
+    let mut body = Map::new();
+    if !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!(
+                "{}/$metadata#external/connections('{connection_id}')/quota/$entity",
+                graph.base_url
+            )),
+        );
+    }
+    body.insert("itemsRemaining".into(), json!(items_remaining));
+    Ok(Json(Value::Object(body)).into_response())
+}
+
+fn parse_item_id(raw: &str) -> Result<ItemId, ApiError> {
+    ItemId::parse(raw).map_err(|violation| {
+        ApiError::invalid(format!("{}.", capitalize(&violation.message))).with_target("id")
+    })
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Unknown top-level members are refused as the live service refuses them (evidence 1.10):
+/// custom properties belong inside `properties`.
+fn allow_item_members(members: &Members<'_>) -> Result<(), ApiError> {
+    members.allow_only(ITEM_MEMBERS).map_err(|error| {
+        let detail = error.inner.map(|inner| inner.message).unwrap_or_default();
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            "The request is malformed or incorrect.",
+        )
+        .with_inner(
+            "DeserializationError",
+            None,
+            format!("{detail} Custom properties go inside 'properties'."),
+        )
+    })
+}
+
+fn parse_acl(value: &Value, version: ApiVersion) -> Result<Vec<AclEntry>, ApiError> {
+    let Value::Array(entries) = value else {
+        return Err(
+            ApiError::deserialization("'acl' must be a list of access control entries.")
+                .with_target("acl"),
+        );
+    };
+    let declared: &[&str] = match version {
+        ApiVersion::V1 => &["type", "value", "accessType"],
+        ApiVersion::Beta => &["type", "value", "accessType", "identitySource"],
+    };
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let target = format!("acl[{index}]");
+            let Value::Object(map) = entry else {
+                return Err(ApiError::deserialization(format!("{target} must be an object.")).with_target(target));
+            };
+            let members = Members::nested(map, ACL_TYPE, target.clone());
+            members.allow_only(declared)?;
+            let required = |name: &str| -> Result<String, ApiError> {
+                match members.string(name)? {
+                    Some(Some(text)) => Ok(text),
+                    _ => Err(ApiError::invalid(format!("{target} needs '{name}'.")).with_target(format!("{target}.{name}"))),
+                }
+            };
+            let raw_type = required("type")?;
+            let acl_type = AclType::parse(&raw_type).ok_or_else(|| {
+                let names: Vec<&str> = AclType::ALL.iter().map(|t| t.as_str()).collect();
+                ApiError::invalid(format!("{target}: '{raw_type}' is not an acl type; use one of: {}.", names.join(", ")))
+                    .with_target(format!("{target}.type"))
+            })?;
+            let value = required("value")?;
+            let raw_access = required("accessType")?;
+            let access_type = AccessType::parse(&raw_access).ok_or_else(|| {
+                ApiError::invalid(format!("{target}: '{raw_access}' is not an accessType; use grant or deny."))
+                    .with_target(format!("{target}.accessType"))
+            })?;
+            let identity_source = match members.string("identitySource")? {
+                None | Some(None) => None,
+                Some(Some(raw)) => Some(IdentitySource::parse(&raw).ok_or_else(|| {
+                    ApiError::invalid(format!("{target}: '{raw}' is not an identitySource; use azureActiveDirectory or external."))
+                        .with_target(format!("{target}.identitySource"))
+                })?),
+            };
+            let entry = AclEntry {
+                acl_type,
+                value,
+                access_type,
+                identity_source,
+            };
+            entry.validate(index).map_err(|v| ApiError::invalid(format!("{}.", capitalize(&v.message))).with_target(v.target))?;
+            Ok(entry)
+        })
+        .collect()
+}
+
+fn parse_content(value: Option<&Value>) -> Result<Option<ItemContent>, ApiError> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(map)) => map,
+        Some(_) => {
+            return Err(
+                ApiError::new(ErrorCode::BadRequest, CONTENT_MISMATCH).with_target("content")
+            );
+        }
+    };
+    let members = Members::nested(
+        map,
+        "microsoft.graph.externalConnectors.externalItemContent",
+        "content".into(),
+    );
+    members.allow_only(&["type", "value"])?;
+    let content_type = match members.string("type")? {
+        Some(Some(raw)) => ContentType::parse(&raw).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "content.type '{raw}' is not supported; use text or html."
+            ))
+            .with_target("content.type")
+        })?,
+        _ => {
+            return Err(ApiError::invalid("content needs a type: text or html.")
+                .with_target("content.type"))
+        }
+    };
+    let value = match members.get("value") {
+        Some(Value::String(text)) => text.clone(),
+        None | Some(Value::Null) => String::new(),
+        Some(_) => {
+            return Err(
+                ApiError::new(ErrorCode::BadRequest, CONTENT_MISMATCH).with_target("content.value")
+            )
+        }
+    };
+    Ok(Some(ItemContent {
+        content_type,
+        value,
+    }))
+}
+
+/// Reads one externalActivity; inline activities on PUT must carry their `@odata.type` (spec/items.md).
+fn parse_activity(
+    value: &Value,
+    index: usize,
+    inline: bool,
+) -> Result<ExternalActivity, Violation> {
+    let target = format!("activities[{index}]");
+    let Value::Object(map) = value else {
+        return Err(Violation::new(
+            &target,
+            format!("{target} must be an externalActivity object"),
+        ));
+    };
+    match map.get("@odata.type").and_then(Value::as_str) {
+        Some(odata_type) if odata_type.trim_start_matches('#').eq_ignore_ascii_case("microsoft.graph.externalConnectors.externalActivity") => {}
+        Some(other) => {
+            return Err(Violation::new(format!("{target}.@odata.type"), format!("{target}: '{other}' is not '#microsoft.graph.externalConnectors.externalActivity'")))
+        }
+        None if inline => {
+            return Err(Violation::new(format!("{target}.@odata.type"), format!("{target} needs \"@odata.type\": \"#microsoft.graph.externalConnectors.externalActivity\"")))
+        }
+        None => {}
+    }
+    if let Some(unknown) = map.keys().find(|k| {
+        !k.starts_with('@') && !["type", "startDateTime", "performedBy"].contains(&k.as_str())
+    }) {
+        return Err(Violation::new(
+            format!("{target}.{unknown}"),
+            format!("{target}: '{unknown}' is not a member of externalActivity"),
+        ));
+    }
+    let raw_type = map.get("type").and_then(Value::as_str).unwrap_or_default();
+    let activity_type = ActivityType::parse(raw_type).ok_or_else(|| {
+        Violation::new(
+            format!("{target}.type"),
+            format!("{target}: type '{raw_type}' must be viewed, modified, created or commented"),
+        )
+    })?;
+    let start = map
+        .get("startDateTime")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if parse_date_time(start).is_none() {
+        return Err(Violation::new(
+            format!("{target}.startDateTime"),
+            format!("{target}: startDateTime '{start}' is not an ISO 8601 date and time"),
+        ));
+    }
+    let performed_by = map.get("performedBy").and_then(Value::as_object);
+    let performed_by_id = performed_by
+        .and_then(|p| p.get("id"))
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty());
+    let raw_identity = performed_by
+        .and_then(|p| p.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("user");
+    let identity_type = crate::domain::connection::parse_enum_member(IDENTITY_TYPES, raw_identity);
+    let (Some(performed_by_id), Some(performed_by_type)) = (performed_by_id, identity_type) else {
+        return Err(Violation::new(
+            format!("{target}.performedBy"),
+            format!("{target}: performedBy needs an id and a type (user, group or externalGroup)"),
+        ));
+    };
+    Ok(ExternalActivity {
+        activity_type,
+        start_date_time: start.to_string(),
+        performed_by_id: performed_by_id.to_string(),
+        performed_by_type,
+    })
+}
+
+pub fn acl_json(version: ApiVersion, acl: &[AclEntry]) -> Value {
+    Value::Array(
+        acl.iter()
+            .map(|entry| {
+                let mut value = Map::new();
+                value.insert("type".into(), json!(entry.acl_type.as_str()));
+                value.insert("value".into(), json!(entry.value));
+                value.insert("accessType".into(), json!(entry.access_type.as_str()));
+                if version == ApiVersion::Beta {
+                    if let Some(source) = entry.identity_source {
+                        value.insert("identitySource".into(), json!(source.as_str()));
+                    }
+                }
+                Value::Object(value)
+            })
+            .collect(),
+    )
+}
+
+fn item_json(
+    graph: &GraphRequest,
+    connection_id: &ConnectionId,
+    item: &ExternalItem,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    if !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!(
+                "{}/$metadata#external/connections('{connection_id}')/items/$entity",
+                graph.base_url
+            )),
+        );
+    }
+    body.insert("id".into(), json!(item.id.as_str()));
+    body.insert("acl".into(), acl_json(graph.version, &item.acl));
+    body.insert("properties".into(), Value::Object(item.properties.clone()));
+    body.insert(
+        "content".into(),
+        match &item.content {
+            Some(content) => json!({"value": content.value, "type": content.content_type.as_str()}),
+            None => Value::Null,
+        },
+    );
+    body
+}

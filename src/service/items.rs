@@ -1,0 +1,333 @@
+//! Ingesting external items: checked against the connection's effective schema (in memory, off
+//! the store thread), written durably, then handed to the indexer by a post-commit effect.
+
+use std::sync::Arc;
+
+use super::{Error, ResourceKind};
+use crate::domain::acl::AclEntry;
+use crate::domain::connection::ConnectionState;
+use crate::domain::ids::{ConnectionId, ItemId, TenantId};
+use crate::domain::item::{
+    check_properties, ExternalActivity, ExternalItem, ItemContent, PropertyProblem,
+};
+use crate::domain::principal::Caller;
+use crate::domain::schema::Schema;
+use crate::domain::Violation;
+use crate::state::AppState;
+use crate::store::{self, Effect, StoreError};
+
+/// Members of an item update (PATCH): each present member replaces the stored one.
+#[derive(Debug, Clone, Default)]
+pub struct ItemUpdate {
+    pub acl: Option<Vec<AclEntry>>,
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+    pub content: Option<Option<ItemContent>>,
+}
+
+/// Creates or replaces the item (`PUT`), with optional inline activities. Answers once committed.
+pub async fn put(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    item: ExternalItem,
+    activities: Vec<ExternalActivity>,
+) -> Result<ExternalItem, Error> {
+    let schema = effective_schema(state, &caller.tenant, connection_id).await?;
+    check_item(&schema, &item)?;
+    let tenant = caller.tenant.clone();
+    let connection_id = connection_id.clone();
+    let quotas = Quotas::of(state);
+    let index = state.index.clone();
+    let stored = item.clone();
+    state
+        .store
+        .write_with_effect(move |db| {
+            if let Err(error) = check_writable(db, &tenant, &connection_id)? {
+                return Ok((Err(error), None));
+            }
+            if !store::items::exists(db, &tenant, &connection_id, &stored.id)? {
+                if let Err(error) = quotas.check_room(db, &tenant, &connection_id)? {
+                    return Ok((Err(error), None));
+                }
+            }
+            let seq = store::items::next_sequence(db)?;
+            store::items::upsert(db, &tenant, &connection_id, &stored, seq)?;
+            store::items::insert_activities(db, &tenant, &connection_id, &stored.id, &activities)?;
+            let effect: Effect =
+                Box::new(move || index.upsert(&tenant, &connection_id, stored, seq));
+            Ok((Ok(()), Some(effect)))
+        })
+        .await??;
+    Ok(item)
+}
+
+/// Updates the item with PATCH semantics (each sent member replaces the stored one).
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    item_id: &ItemId,
+    update: ItemUpdate,
+) -> Result<ExternalItem, Error> {
+    let schema = effective_schema(state, &caller.tenant, connection_id).await?;
+    let tenant = caller.tenant.clone();
+    let connection_id = connection_id.clone();
+    let item_id = item_id.clone();
+    let index = state.index.clone();
+    state
+        .store
+        .write_with_effect(move |db| {
+            if let Err(error) = check_writable(db, &tenant, &connection_id)? {
+                return Ok((Err(error), None));
+            }
+            let Some(mut item) = store::items::get(db, &tenant, &connection_id, &item_id)? else {
+                return Ok((Err(item_not_found(&item_id)), None));
+            };
+            if let Some(acl) = update.acl {
+                item.acl = acl;
+            }
+            if let Some(properties) = update.properties {
+                item.properties = properties;
+            }
+            if let Some(content) = update.content {
+                item.content = content;
+            }
+            if let Err(error) = check_item(&schema, &item) {
+                return Ok((Err(error), None));
+            }
+            let seq = store::items::next_sequence(db)?;
+            store::items::upsert(db, &tenant, &connection_id, &item, seq)?;
+            let indexed = item.clone();
+            let effect: Effect =
+                Box::new(move || index.upsert(&tenant, &connection_id, indexed, seq));
+            Ok((Ok(item), Some(effect)))
+        })
+        .await?
+}
+
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    item_id: &ItemId,
+) -> Result<ExternalItem, Error> {
+    let (tenant, lookup, lookup_item) = (
+        caller.tenant.clone(),
+        connection_id.clone(),
+        item_id.clone(),
+    );
+    let (connection_state, item) = state
+        .store
+        .read(move |db| {
+            Ok((
+                store::connections::state(db, &tenant, &lookup)?,
+                store::items::get(db, &tenant, &lookup, &lookup_item)?,
+            ))
+        })
+        .await?;
+    if connection_state.is_none() {
+        return Err(connection_not_found(connection_id));
+    }
+    item.ok_or_else(|| item_not_found(item_id))
+}
+
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    item_id: &ItemId,
+) -> Result<(), Error> {
+    let (tenant, connection_id, item_id) = (
+        caller.tenant.clone(),
+        connection_id.clone(),
+        item_id.clone(),
+    );
+    let index = state.index.clone();
+    state
+        .store
+        .write_with_effect(move |db| {
+            if store::connections::state(db, &tenant, &connection_id)?.is_none() {
+                return Ok((Err(connection_not_found(&connection_id)), None));
+            }
+            if !store::items::delete(db, &tenant, &connection_id, &item_id)? {
+                return Ok((Err(item_not_found(&item_id)), None));
+            }
+            let seq = store::items::next_sequence(db)?;
+            let effect: Effect =
+                Box::new(move || index.delete(&tenant, &connection_id, item_id, seq));
+            Ok((Ok(()), Some(effect)))
+        })
+        .await?
+}
+
+/// Records the valid activities of an `addActivities` call on an existing item; entries that
+/// failed validation are passed through untouched so the answer can report them.
+pub async fn add_activities(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    item_id: &ItemId,
+    activities: Vec<Result<ExternalActivity, Violation>>,
+) -> Result<Vec<Result<ExternalActivity, Violation>>, Error> {
+    let (tenant, connection_id, item_id) = (
+        caller.tenant.clone(),
+        connection_id.clone(),
+        item_id.clone(),
+    );
+    state
+        .store
+        .write(move |db| {
+            if store::connections::state(db, &tenant, &connection_id)?.is_none() {
+                return Ok(Err(connection_not_found(&connection_id)));
+            }
+            if !store::items::exists(db, &tenant, &connection_id, &item_id)? {
+                return Ok(Err(item_not_found(&item_id)));
+            }
+            let valid: Vec<ExternalActivity> = activities
+                .iter()
+                .filter_map(|a| a.as_ref().ok().cloned())
+                .collect();
+            store::items::insert_activities(db, &tenant, &connection_id, &item_id, &valid)?;
+            Ok(Ok(activities))
+        })
+        .await?
+}
+
+/// Items the connection can still take: the smaller of its own room and the tenant's (beta quota).
+pub async fn items_remaining(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+) -> Result<u64, Error> {
+    let (tenant, lookup) = (caller.tenant.clone(), connection_id.clone());
+    let quotas = Quotas::of(state);
+    let answer = state
+        .store
+        .read(move |db| {
+            if store::connections::state(db, &tenant, &lookup)?.is_none() {
+                return Ok(None);
+            }
+            let in_connection = store::items::count_in_connection(db, &tenant, &lookup)?;
+            let in_tenant = store::items::count_in_tenant(db, &tenant)?;
+            Ok(Some(
+                quotas
+                    .per_connection
+                    .saturating_sub(in_connection)
+                    .min(quotas.per_tenant.saturating_sub(in_tenant)),
+            ))
+        })
+        .await?;
+    answer.ok_or_else(|| connection_not_found(connection_id))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Quotas {
+    per_tenant: u64,
+    per_connection: u64,
+}
+
+impl Quotas {
+    fn of(state: &AppState) -> Quotas {
+        Quotas {
+            per_tenant: state.config.tenant_item_quota(),
+            per_connection: state.config.max_items_per_connection,
+        }
+    }
+
+    /// Whether one more item fits; a full tenant or connection refuses new items (updates still pass).
+    fn check_room(
+        &self,
+        db: &rusqlite::Connection,
+        tenant: &TenantId,
+        connection_id: &ConnectionId,
+    ) -> Result<Result<(), Error>, StoreError> {
+        let in_tenant = store::items::count_in_tenant(db, tenant)?;
+        if in_tenant >= self.per_tenant {
+            return Ok(Err(Error::QuotaExceeded(format!(
+                "the tenant's item quota of {} items is used up; delete items or raise --item-quota",
+                self.per_tenant
+            ))));
+        }
+        let in_connection = store::items::count_in_connection(db, tenant, connection_id)?;
+        if in_connection >= self.per_connection {
+            return Ok(Err(Error::QuotaExceeded(format!(
+                "connection '{connection_id}' already holds its maximum of {} items",
+                self.per_connection
+            ))));
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// The effective schema of the connection, settling a due operation first if there is none yet.
+async fn effective_schema(
+    state: &AppState,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<Arc<Schema>, Error> {
+    if let Some(schema) = state.index.effective_schema(tenant, connection_id) {
+        return Ok(schema);
+    }
+    super::schema::settle_connection(state, tenant, connection_id).await?;
+    if let Some(schema) = state.index.effective_schema(tenant, connection_id) {
+        return Ok(schema);
+    }
+    let (lookup_tenant, lookup) = (tenant.clone(), connection_id.clone());
+    let exists = state
+        .store
+        .read(move |db| Ok(store::connections::state(db, &lookup_tenant, &lookup)?.is_some()))
+        .await?;
+    if !exists {
+        return Err(connection_not_found(connection_id));
+    }
+    Err(not_ready(connection_id))
+}
+
+fn check_writable(
+    db: &rusqlite::Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<Result<(), Error>, StoreError> {
+    Ok(
+        match store::connections::state(db, tenant, connection_id)? {
+            None => Err(connection_not_found(connection_id)),
+            Some(ConnectionState::Draft) => Err(not_ready(connection_id)),
+            Some(ConnectionState::Obsolete) => Err(Error::InvalidState(format!(
+                "connection '{connection_id}' is obsolete: only deleting it is allowed"
+            ))),
+            Some(ConnectionState::Ready | ConnectionState::LimitExceeded) => Ok(()),
+        },
+    )
+}
+
+fn check_item(schema: &Schema, item: &ExternalItem) -> Result<(), Error> {
+    for (index, entry) in item.acl.iter().enumerate() {
+        entry.validate(index)?;
+    }
+    check_properties(schema, &item.properties).map_err(|problem| match problem {
+        PropertyProblem::DoesNotMatch(violation) => Error::Mismatch(violation),
+        PropertyProblem::NotInSchema(violation) | PropertyProblem::Empty(violation) => {
+            Error::Invalid(violation)
+        }
+    })
+}
+
+fn not_ready(connection_id: &ConnectionId) -> Error {
+    Error::InvalidState(format!(
+        "connection '{connection_id}' is not ready for items: its schema has not been registered yet (register it with PATCH .../schema and wait for the operation to complete)"
+    ))
+}
+
+fn connection_not_found(connection_id: &ConnectionId) -> Error {
+    Error::NotFound {
+        kind: ResourceKind::Connection,
+        id: connection_id.to_string(),
+    }
+}
+
+fn item_not_found(item_id: &ItemId) -> Error {
+    Error::NotFound {
+        kind: ResourceKind::Item,
+        id: item_id.to_string(),
+    }
+}

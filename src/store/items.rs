@@ -1,0 +1,298 @@
+//! SQL for external items, their counts and activities. Every function takes the tenant first,
+//! except the sequence, which is global and says so.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Map, Value};
+
+use super::StoreError;
+use crate::domain::acl::{AccessType, AclEntry, AclType, IdentitySource};
+use crate::domain::ids::{ConnectionId, ItemId, TenantId};
+use crate::domain::item::{ContentType, ExternalActivity, ExternalItem, ItemContent};
+
+/// Takes the next number of the global write sequence (in the caller's transaction).
+pub fn next_sequence(db: &Connection) -> Result<u64, StoreError> {
+    Ok(db.query_row(
+        "UPDATE write_sequence SET last = last + 1 WHERE id = 1 RETURNING last",
+        [],
+        |row| row.get(0),
+    )?)
+}
+
+/// The last number the global write sequence gave out.
+pub fn last_sequence(db: &Connection) -> Result<u64, StoreError> {
+    Ok(
+        db.query_row("SELECT last FROM write_sequence WHERE id = 1", [], |row| {
+            row.get(0)
+        })?,
+    )
+}
+
+pub fn exists(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    id: &ItemId,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .query_row(
+            "SELECT 1 FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+            params![tenant.as_str(), connection_id.as_str(), id.as_str()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Inserts or replaces the item with sequence number `seq`; returns whether it is new.
+pub fn upsert(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    item: &ExternalItem,
+    seq: u64,
+) -> Result<bool, StoreError> {
+    let is_new = !exists(db, tenant, connection_id, &item.id)?;
+    db.execute(
+        "INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (tenant_id, connection_id, id) DO UPDATE SET
+           acl = excluded.acl, properties = excluded.properties, content_type = excluded.content_type,
+           content = excluded.content, seq = excluded.seq",
+        params![
+            tenant.as_str(),
+            connection_id.as_str(),
+            item.id.as_str(),
+            acl_to_json(&item.acl),
+            Value::Object(item.properties.clone()).to_string(),
+            item.content.as_ref().map(|c| c.content_type.as_str()),
+            item.content.as_ref().map(|c| c.value.as_str()),
+            seq as i64,
+        ],
+    )?;
+    if is_new {
+        add_to_count(db, tenant, connection_id, 1)?;
+    }
+    Ok(is_new)
+}
+
+pub fn get(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    id: &ItemId,
+) -> Result<Option<ExternalItem>, StoreError> {
+    let row = db
+        .query_row(
+            "SELECT id, acl, properties, content_type, content FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+            params![tenant.as_str(), connection_id.as_str(), id.as_str()],
+            raw_item,
+        )
+        .optional()?;
+    row.map(item_from_raw).transpose()
+}
+
+/// Deletes the item; returns whether it existed.
+pub fn delete(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    id: &ItemId,
+) -> Result<bool, StoreError> {
+    let n_rows = db.execute(
+        "DELETE FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        params![tenant.as_str(), connection_id.as_str(), id.as_str()],
+    )?;
+    if n_rows == 1 {
+        add_to_count(db, tenant, connection_id, -1)?;
+        db.execute(
+            "DELETE FROM activities WHERE tenant_id = ?1 AND connection_id = ?2 AND item_id = ?3",
+            params![tenant.as_str(), connection_id.as_str(), id.as_str()],
+        )?;
+    }
+    Ok(n_rows == 1)
+}
+
+fn add_to_count(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    delta: i64,
+) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO item_counts (tenant_id, connection_id, n) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant_id, connection_id) DO UPDATE SET n = n + excluded.n",
+        params![tenant.as_str(), connection_id.as_str(), delta],
+    )?;
+    Ok(())
+}
+
+pub fn count_in_connection(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<u64, StoreError> {
+    let n: Option<i64> = db
+        .query_row(
+            "SELECT n FROM item_counts WHERE tenant_id = ?1 AND connection_id = ?2",
+            params![tenant.as_str(), connection_id.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}
+
+pub fn count_in_tenant(db: &Connection, tenant: &TenantId) -> Result<u64, StoreError> {
+    let n: i64 = db.query_row(
+        "SELECT COALESCE(SUM(n), 0) FROM item_counts WHERE tenant_id = ?1",
+        [tenant.as_str()],
+        |row| row.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// The number of items and the sum of their sequence numbers: what the index must match.
+pub fn fingerprint(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<(u64, u128), StoreError> {
+    let (n, sum): (i64, i64) = db.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(seq), 0) FROM items WHERE tenant_id = ?1 AND connection_id = ?2",
+        params![tenant.as_str(), connection_id.as_str()],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok((n as u64, sum as u128))
+}
+
+/// Up to `limit` items with ids after `after`, in id order, with their sequence numbers.
+pub fn page(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(ExternalItem, u64)>, StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT id, acl, properties, content_type, content, seq FROM items
+         WHERE tenant_id = ?1 AND connection_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+    )?;
+    let rows = statement.query_map(
+        params![
+            tenant.as_str(),
+            connection_id.as_str(),
+            after.unwrap_or(""),
+            limit as i64
+        ],
+        |row| Ok((raw_item(row)?, row.get::<_, i64>(5)?)),
+    )?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (raw, seq) = row?;
+        items.push((item_from_raw(raw)?, seq as u64));
+    }
+    Ok(items)
+}
+
+pub fn insert_activities(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    item_id: &ItemId,
+    activities: &[ExternalActivity],
+) -> Result<(), StoreError> {
+    let mut statement = db.prepare_cached(
+        "INSERT INTO activities (tenant_id, connection_id, item_id, type, start_date_time, performed_by_id, performed_by_type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for activity in activities {
+        statement.execute(params![
+            tenant.as_str(),
+            connection_id.as_str(),
+            item_id.as_str(),
+            activity.activity_type.as_str(),
+            activity.start_date_time,
+            activity.performed_by_id,
+            activity.performed_by_type,
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn count_activities(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    item_id: &ItemId,
+) -> Result<u64, StoreError> {
+    let n: i64 = db.query_row(
+        "SELECT COUNT(*) FROM activities WHERE tenant_id = ?1 AND connection_id = ?2 AND item_id = ?3",
+        params![tenant.as_str(), connection_id.as_str(), item_id.as_str()],
+        |row| row.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+type RawItem = (String, String, String, Option<String>, Option<String>);
+
+fn raw_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawItem> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn item_from_raw(
+    (id, acl, properties, content_type, content): RawItem,
+) -> Result<ExternalItem, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("item {id}: {what}"));
+    let properties: Map<String, Value> = match serde_json::from_str(&properties) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err(corrupt("properties")),
+    };
+    let content = match (content_type, content) {
+        (Some(content_type), Some(value)) => Some(ItemContent {
+            content_type: ContentType::parse(&content_type)
+                .ok_or_else(|| corrupt("content type"))?,
+            value,
+        }),
+        _ => None,
+    };
+    Ok(ExternalItem {
+        id: ItemId::parse(&id).map_err(|v| StoreError::Corrupt(v.message))?,
+        acl: acl_from_json(&acl).ok_or_else(|| corrupt("acl"))?,
+        properties,
+        content,
+    })
+}
+
+fn acl_to_json(acl: &[AclEntry]) -> String {
+    let entries: Vec<Value> = acl
+        .iter()
+        .map(|entry| {
+            json!({"type": entry.acl_type.as_str(), "value": entry.value, "accessType": entry.access_type.as_str(),
+                   "identitySource": entry.identity_source.map(IdentitySource::as_str)})
+        })
+        .collect();
+    Value::Array(entries).to_string()
+}
+
+fn acl_from_json(raw: &str) -> Option<Vec<AclEntry>> {
+    let entries: Vec<Value> = serde_json::from_str(raw).ok()?;
+    entries
+        .iter()
+        .map(|entry| {
+            Some(AclEntry {
+                acl_type: AclType::parse(entry["type"].as_str()?)?,
+                value: entry["value"].as_str()?.to_string(),
+                access_type: AccessType::parse(entry["accessType"].as_str()?)?,
+                identity_source: match entry["identitySource"].as_str() {
+                    None => None,
+                    Some(source) => Some(IdentitySource::parse(source)?),
+                },
+            })
+        })
+        .collect()
+}

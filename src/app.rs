@@ -97,6 +97,8 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        // Index work already acknowledged to clients is committed before the process ends.
+        self.state.index.shutdown().await;
         served
     }
 }

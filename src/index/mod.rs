@@ -79,6 +79,8 @@ enum Command {
         tenant: Option<TenantId>,
     },
     Flush(oneshot::Sender<()>),
+    /// Commit what is queued, release every writer (and its directory lock) and stop.
+    Shutdown(oneshot::Sender<()>),
 }
 
 #[derive(Clone)]
@@ -209,6 +211,14 @@ impl SearchIndex {
         finished.await.map_err(|_| IndexError::Stopped)
     }
 
+    /// Applies what is queued, closes every writer and stops the indexer (graceful shutdown).
+    pub async fn shutdown(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(done)).is_ok() {
+            let _ = finished.await;
+        }
+    }
+
     /// Waits until the index has caught up with every write acknowledged before this call.
     pub async fn wait_for_acknowledged_writes(&self) -> Result<(), IndexError> {
         let target = self.written_seq.load(Ordering::SeqCst);
@@ -256,6 +266,7 @@ struct Indexer {
 impl Indexer {
     fn run(mut self, receiver: mpsc::Receiver<Command>) {
         let mut max_seq = 0;
+        let mut shutdown: Option<oneshot::Sender<()>> = None;
         while let Ok(first) = receiver.recv() {
             let mut dirty: HashSet<Key> = HashSet::new();
             let mut flushes = Vec::new();
@@ -307,8 +318,9 @@ impl Indexer {
                         }
                     }
                     Command::Flush(done) => flushes.push(done),
+                    Command::Shutdown(done) => shutdown = Some(done),
                 }
-                if n_commands < MAX_COMMANDS_PER_COMMIT {
+                if n_commands < MAX_COMMANDS_PER_COMMIT && shutdown.is_none() {
                     command = receiver.try_recv().ok();
                 }
             }
@@ -316,6 +328,11 @@ impl Indexer {
             self.indexed_sender.send_replace(max_seq);
             for done in flushes {
                 let _ = done.send(());
+            }
+            if let Some(done) = shutdown.take() {
+                self.writers.clear();
+                let _ = done.send(());
+                return;
             }
         }
     }

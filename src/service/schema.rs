@@ -102,15 +102,15 @@ fn register_in_store(
     } = request;
     let mut completed = settle(
         db,
-        store::schema::due_operations(db, &tenant, &connection_id, now)?,
+        store::schema::due_operations(db, tenant, connection_id, now)?,
     )?;
-    if store::connections::get(db, &tenant, &connection_id)?.is_none() {
+    if store::connections::get(db, tenant, connection_id)?.is_none() {
         return Ok((
-            Err(not_found(ResourceKind::Connection, &connection_id)),
+            Err(not_found(ResourceKind::Connection, connection_id)),
             completed,
         ));
     }
-    if let Some(running) = store::schema::operation_in_progress(db, &tenant, &connection_id)? {
+    if let Some(running) = store::schema::operation_in_progress(db, tenant, connection_id)? {
         return Ok((
                     Err(Error::Conflict(format!(
                         "A schema operation is already in progress for connection '{connection_id}' (operation '{running}'); wait until it completes."
@@ -119,7 +119,7 @@ fn register_in_store(
                 ));
     }
     let registered =
-        store::schema::get_schemas(db, &tenant, &connection_id)?.and_then(|s| s.effective);
+        store::schema::get_schemas(db, tenant, connection_id)?.and_then(|s| s.effective);
     if registration == Registration::Synchronous && registered.is_some() {
         return Ok((
                     Err(Error::Invalid(crate::domain::Violation::new(
@@ -144,11 +144,11 @@ fn register_in_store(
             target: Some(first.violation.target),
         });
     }
-    store::schema::submit_schema(db, &tenant, &connection_id, &schema)?;
+    store::schema::submit_schema(db, tenant, connection_id, &schema)?;
     store::schema::insert_operation(
         db,
-        &tenant,
-        &connection_id,
+        tenant,
+        connection_id,
         &NewOperation {
             id: &new_operation_id,
             created_at: now,
@@ -158,7 +158,7 @@ fn register_in_store(
     )?;
     completed.extend(settle(
         db,
-        store::schema::due_operations(db, &tenant, &connection_id, now)?,
+        store::schema::due_operations(db, tenant, connection_id, now)?,
     )?);
     Ok((Ok(()), completed))
 }

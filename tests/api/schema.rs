@@ -376,6 +376,7 @@ async fn updates_add_properties_aliases_and_labels_through_a_new_operation() {
     assert_eq!(properties[1]["aliases"], json!(["state"]));
     assert_eq!(properties[1]["labels"], json!(["containerName"]));
     assert_eq!(properties[5]["name"], "assignee");
+    app.state.index.flush().await.unwrap();
     let index = app
         .state
         .index
@@ -578,7 +579,9 @@ async fn deleting_a_connection_removes_its_schema_operations_and_index() {
     app.create_connection("tickets").await;
     let reply = patch_schema(&app, "v1.0", "tickets", ticket_properties()).await;
     let location = reply.header("location").to_string();
-    app.delete("/v1.0/external/connections/tickets").await;
+    let reply = app.delete("/v1.0/external/connections/tickets").await;
+    assert_eq!(reply.status, 202);
+    app.state.index.flush().await.unwrap();
     assert!(app
         .state
         .index

@@ -79,6 +79,8 @@ enum Command {
         tenant: Option<TenantId>,
     },
     Flush(oneshot::Sender<()>),
+    /// Every write up to this sequence number is reflected (sent after start-up reconciliation).
+    CaughtUp(u64),
     /// Commit what is queued, release every writer (and its directory lock) and stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -242,9 +244,11 @@ impl SearchIndex {
             .cloned()
     }
 
-    /// Sets where the write sequence stands (at start, from the store).
-    pub fn note_written(&self, seq: u64) {
+    /// At start: the store's write sequence stands at `seq`, and once the commands queued before
+    /// this one (the reconciliation of every connection) are applied, the index reflects it.
+    pub fn caught_up_with_store(&self, seq: u64) {
         self.written_seq.fetch_max(seq, Ordering::SeqCst);
+        let _ = self.commands.send(Command::CaughtUp(seq));
     }
 }
 
@@ -318,6 +322,7 @@ impl Indexer {
                         }
                     }
                     Command::Flush(done) => flushes.push(done),
+                    Command::CaughtUp(seq) => max_seq = max_seq.max(seq),
                     Command::Shutdown(done) => shutdown = Some(done),
                 }
                 if n_commands < MAX_COMMANDS_PER_COMMIT && shutdown.is_none() {

@@ -277,10 +277,10 @@ pub async fn rebuild_indexes(state: &AppState) -> Result<(), Error> {
         .read(store::schema::effective_schemas_of_all_tenants)
         .await?;
     let last_seq = state.store.read(store::items::last_sequence).await?;
-    state.index.note_written(last_seq);
     for (tenant, connection_id, schema) in schemas {
         state.index.apply_schema(&tenant, &connection_id, schema);
     }
+    state.index.caught_up_with_store(last_seq);
     state.index.flush().await?;
     Ok(())
 }

@@ -199,6 +199,25 @@ impl TestApp {
         assert_eq!(operation.body["status"], "completed", "{}", operation.body);
     }
 
+    /// Waits (at most 30 s, so a bug cannot hang the suite) until the index reflects every acknowledged write.
+    pub async fn wait_for_index(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            self.state.index.wait_for_acknowledged_writes(),
+        )
+        .await
+        .expect("the index catches up within 30 s")
+        .expect("the indexer runs");
+    }
+
+    /// Waits (at most 30 s) until the indexer has applied every queued command.
+    pub async fn flush_index(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.state.index.flush())
+            .await
+            .expect("the indexer answers within 30 s")
+            .expect("the indexer runs");
+    }
+
     pub async fn advance_clock(&self, seconds: u64) {
         let reply = self
             .post(

@@ -2,6 +2,8 @@
 
 mod connections;
 mod helpers;
+mod items;
+mod items_props;
 mod schema;
 mod schema_props;
 mod wire;

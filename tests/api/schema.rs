@@ -376,7 +376,7 @@ async fn updates_add_properties_aliases_and_labels_through_a_new_operation() {
     assert_eq!(properties[1]["aliases"], json!(["state"]));
     assert_eq!(properties[1]["labels"], json!(["containerName"]));
     assert_eq!(properties[5]["name"], "assignee");
-    app.state.index.flush().await.unwrap();
+    app.flush_index().await;
     let index = app
         .state
         .index
@@ -581,7 +581,7 @@ async fn deleting_a_connection_removes_its_schema_operations_and_index() {
     let location = reply.header("location").to_string();
     let reply = app.delete("/v1.0/external/connections/tickets").await;
     assert_eq!(reply.status, 202);
-    app.state.index.flush().await.unwrap();
+    app.flush_index().await;
     assert!(app
         .state
         .index

@@ -14,6 +14,7 @@ use crate::config::{Config, Persistence};
 use crate::http;
 use crate::index::SearchIndex;
 use crate::service;
+use crate::service::access::PrincipalCache;
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -53,6 +54,7 @@ impl App {
             store,
             clock,
             index,
+            principals: PrincipalCache::default(),
         };
         // The index is derived from the store: settle what came due while gcemu was down, then rebuild.
         service::schema::settle_all(&state)

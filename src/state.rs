@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::index::SearchIndex;
+use crate::service::access::PrincipalCache;
 use crate::store::Store;
 
 #[derive(Clone, Debug)]
@@ -13,4 +14,5 @@ pub struct AppState {
     pub store: Store,
     pub clock: SharedClock,
     pub index: SearchIndex,
+    pub principals: PrincipalCache,
 }

@@ -145,3 +145,368 @@ impl AclPrincipal {
         }
     }
 }
+
+/// A node of the membership graph: a user, an Entra group, or an external group of one connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Member {
+    User(String),
+    Group(String),
+    ExternalGroup(String),
+}
+
+impl Member {
+    pub fn describe(&self) -> String {
+        match self {
+            Member::User(id) => format!("user:{id}"),
+            Member::Group(id) => format!("group:{id}"),
+            Member::ExternalGroup(id) => format!("externalGroup:{id}"),
+        }
+    }
+}
+
+/// Who contains whom: for each member, the groups (Entra or external) it is a direct member of.
+/// Entra user and group ids are compared in lowercase; external group ids as they are.
+#[derive(Debug, Clone, Default)]
+pub struct MembershipGraph {
+    parents: std::collections::HashMap<Member, Vec<Member>>,
+}
+
+impl MembershipGraph {
+    /// Records that `member` is a direct member of `group` (an Entra or an external group).
+    pub fn add(&mut self, group: Member, member: Member) {
+        self.parents
+            .entry(normalize(member))
+            .or_default()
+            .push(normalize(group));
+    }
+
+    fn parents_of(&self, member: &Member) -> &[Member] {
+        self.parents.get(member).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+fn normalize(member: Member) -> Member {
+    match member {
+        Member::User(id) => Member::User(id.to_ascii_lowercase()),
+        Member::Group(id) => Member::Group(id.to_ascii_lowercase()),
+        external => external,
+    }
+}
+
+/// The user a decision is made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdentity {
+    pub id: String,
+    pub user_principal_name: Option<String>,
+    pub is_guest: bool,
+}
+
+/// Everything a user counts as: themselves and every group reached through memberships,
+/// with the shortest membership chain that reaches each group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principals {
+    pub user: UserIdentity,
+    /// Each group the user is in (directly or not) with its chain, starting at the user.
+    pub chains: std::collections::HashMap<Member, Vec<Member>>,
+}
+
+impl Principals {
+    /// Expands the user's memberships breadth-first; cycles of any length end the walk.
+    pub fn expand(user: UserIdentity, graph: &MembershipGraph) -> Principals {
+        let start = Member::User(user.id.to_ascii_lowercase());
+        let mut chains: std::collections::HashMap<Member, Vec<Member>> =
+            std::collections::HashMap::new();
+        let mut queue = std::collections::VecDeque::new();
+        let mut starts = vec![start.clone()];
+        if let Some(upn) = &user.user_principal_name {
+            starts.push(Member::User(upn.to_ascii_lowercase()));
+        }
+        for start in starts {
+            queue.push_back((start.clone(), vec![start]));
+        }
+        while let Some((member, chain)) = queue.pop_front() {
+            for parent in graph.parents_of(&member) {
+                if chains.contains_key(parent) {
+                    continue;
+                }
+                let mut parent_chain = chain.clone();
+                parent_chain.push(parent.clone());
+                chains.insert(parent.clone(), parent_chain.clone());
+                queue.push_back((parent.clone(), parent_chain));
+            }
+        }
+        Principals { user, chains }
+    }
+
+    /// The ACL principal terms this user matches (for index-side trimming).
+    pub fn terms(&self) -> Vec<String> {
+        let mut terms = vec![
+            AclPrincipal::Everyone.term(),
+            AclPrincipal::User(self.user.id.to_ascii_lowercase()).term(),
+        ];
+        if let Some(upn) = &self.user.user_principal_name {
+            terms.push(AclPrincipal::User(upn.to_ascii_lowercase()).term());
+        }
+        if !self.user.is_guest {
+            terms.push(AclPrincipal::EveryoneExceptGuests.term());
+        }
+        for group in self.chains.keys() {
+            terms.push(match group {
+                Member::Group(id) => AclPrincipal::Group(id.clone()).term(),
+                Member::ExternalGroup(id) => AclPrincipal::ExternalGroup(id.clone()).term(),
+                Member::User(id) => AclPrincipal::User(id.clone()).term(),
+            });
+        }
+        terms.sort();
+        terms.dedup();
+        terms
+    }
+
+    /// Whether the entry names this user, and the membership chain when it does so through a group.
+    pub fn matches(&self, entry: &AclEntry) -> Option<Vec<Member>> {
+        match entry.principal() {
+            AclPrincipal::Everyone => Some(Vec::new()),
+            AclPrincipal::EveryoneExceptGuests => (!self.user.is_guest).then(Vec::new),
+            AclPrincipal::User(id) => {
+                let is_user = id == self.user.id.to_ascii_lowercase()
+                    || self
+                        .user
+                        .user_principal_name
+                        .as_ref()
+                        .is_some_and(|upn| upn.eq_ignore_ascii_case(&id));
+                is_user.then(Vec::new)
+            }
+            AclPrincipal::Group(id) => self.chains.get(&Member::Group(id)).cloned(),
+            AclPrincipal::ExternalGroup(id) => self.chains.get(&Member::ExternalGroup(id)).cloned(),
+        }
+    }
+
+    pub fn n_external_groups(&self) -> usize {
+        self.chains
+            .keys()
+            .filter(|m| matches!(m, Member::ExternalGroup(_)))
+            .count()
+    }
+}
+
+/// The outcome of evaluating an ACL for a user, with the evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDecision {
+    pub allowed: bool,
+    /// Indexes (into the ACL) of the entries that matched the user, grant and deny.
+    pub matched: Vec<usize>,
+    /// For each matched entry naming a group, the chain from the user to that group.
+    pub chains: Vec<(usize, Vec<Member>)>,
+    pub reason: String,
+}
+
+/// Visible when some matching entry grants and no matching entry denies; an empty ACL matches no one.
+pub fn evaluate(acl: &[AclEntry], principals: &Principals) -> AccessDecision {
+    let mut matched = Vec::new();
+    let mut chains = Vec::new();
+    for (index, entry) in acl.iter().enumerate() {
+        if let Some(chain) = principals.matches(entry) {
+            matched.push(index);
+            if !chain.is_empty() {
+                chains.push((index, chain));
+            }
+        }
+    }
+    let grants = matched
+        .iter()
+        .filter(|i| acl[**i].access_type == AccessType::Grant)
+        .count();
+    let denies: Vec<usize> = matched
+        .iter()
+        .copied()
+        .filter(|i| acl[*i].access_type == AccessType::Deny)
+        .collect();
+    let allowed = grants > 0 && denies.is_empty();
+    let reason = if acl.is_empty() {
+        "the ACL is empty, so it matches no one".to_string()
+    } else if let Some(first_deny) = denies.first() {
+        let entry = &acl[*first_deny];
+        format!(
+            "denied: entry {first_deny} ({} '{}', deny) matches the user, and deny wins over grant",
+            entry.acl_type.as_str(),
+            entry.value
+        )
+    } else if grants > 0 {
+        format!(
+            "granted by {grants} matching entr{} and denied by none",
+            if grants == 1 { "y" } else { "ies" }
+        )
+    } else {
+        "no entry of the ACL matches the user".to_string()
+    };
+    AccessDecision {
+        allowed,
+        matched,
+        chains,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod evaluation_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(acl_type: AclType, value: &str, access_type: AccessType) -> AclEntry {
+        AclEntry {
+            acl_type,
+            value: value.into(),
+            access_type,
+            identity_source: None,
+        }
+    }
+
+    fn user(id: &str) -> UserIdentity {
+        UserIdentity {
+            id: id.into(),
+            user_principal_name: Some(format!("{id}@contoso.com")),
+            is_guest: false,
+        }
+    }
+
+    #[test]
+    fn cycles_of_any_length_terminate() {
+        let mut graph = MembershipGraph::default();
+        graph.add(Member::Group("a".into()), Member::User("u".into()));
+        graph.add(Member::Group("b".into()), Member::Group("a".into()));
+        graph.add(Member::Group("c".into()), Member::Group("b".into()));
+        graph.add(Member::Group("a".into()), Member::Group("c".into()));
+        graph.add(Member::Group("a".into()), Member::Group("a".into()));
+        let principals = Principals::expand(user("u"), &graph);
+        assert_eq!(principals.chains.len(), 3);
+        assert_eq!(
+            principals.chains[&Member::Group("c".into())],
+            vec![
+                Member::User("u".into()),
+                Member::Group("a".into()),
+                Member::Group("b".into()),
+                Member::Group("c".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn an_external_group_can_contain_an_entra_group() {
+        let mut graph = MembershipGraph::default();
+        graph.add(Member::Group("entra".into()), Member::User("U".into()));
+        graph.add(
+            Member::ExternalGroup("Ext".into()),
+            Member::Group("ENTRA".into()),
+        );
+        let principals = Principals::expand(user("u"), &graph);
+        let acl = [entry(AclType::ExternalGroup, "Ext", AccessType::Grant)];
+        let decision = evaluate(&acl, &principals);
+        assert!(decision.allowed);
+        assert_eq!(decision.chains[0].1.len(), 3);
+        let other_case = [entry(AclType::ExternalGroup, "ext", AccessType::Grant)];
+        assert!(
+            !evaluate(&other_case, &principals).allowed,
+            "external group ids keep their case"
+        );
+    }
+
+    /// The naive reference: iterate "user is in g" to a fixpoint over all groups.
+    fn reference_allowed(
+        acl: &[AclEntry],
+        edges: &[(Member, Member)],
+        user_id: &str,
+        is_guest: bool,
+    ) -> bool {
+        let mut member_of: std::collections::BTreeSet<Member> = std::collections::BTreeSet::new();
+        loop {
+            let before = member_of.len();
+            for (group, member) in edges {
+                let member_is_user =
+                    matches!(member, Member::User(id) if id.eq_ignore_ascii_case(user_id));
+                if member_is_user || member_of.contains(member) {
+                    member_of.insert(group.clone());
+                }
+            }
+            if member_of.len() == before {
+                break;
+            }
+        }
+        let matches = |e: &AclEntry| match e.principal() {
+            AclPrincipal::Everyone => true,
+            AclPrincipal::EveryoneExceptGuests => !is_guest,
+            AclPrincipal::User(id) => id.eq_ignore_ascii_case(user_id),
+            AclPrincipal::Group(id) => member_of.contains(&Member::Group(id)),
+            AclPrincipal::ExternalGroup(id) => member_of.contains(&Member::ExternalGroup(id)),
+        };
+        let grant = acl
+            .iter()
+            .any(|e| e.access_type == AccessType::Grant && matches(e));
+        let deny = acl
+            .iter()
+            .any(|e| e.access_type == AccessType::Deny && matches(e));
+        grant && !deny
+    }
+
+    fn arbitrary_member() -> impl Strategy<Value = Member> {
+        prop_oneof![
+            (0..3u8).prop_map(|i| Member::User(format!("u{i}"))),
+            (0..5u8).prop_map(|i| Member::Group(format!("g{i}"))),
+            (0..5u8).prop_map(|i| Member::ExternalGroup(format!("x{i}"))),
+        ]
+    }
+
+    fn arbitrary_group() -> impl Strategy<Value = Member> {
+        prop_oneof![
+            (0..5u8).prop_map(|i| Member::Group(format!("g{i}"))),
+            (0..5u8).prop_map(|i| Member::ExternalGroup(format!("x{i}"))),
+        ]
+    }
+
+    fn arbitrary_entry() -> impl Strategy<Value = AclEntry> {
+        (0..5usize, 0..5u8, any::<bool>()).prop_map(|(kind, i, grant)| {
+            let (acl_type, value) = match kind {
+                0 => (AclType::User, format!("u{}", i % 3)),
+                1 => (AclType::Group, format!("g{i}")),
+                2 => (AclType::ExternalGroup, format!("x{i}")),
+                3 => (AclType::Everyone, "everyone".into()),
+                _ => (AclType::EveryoneExceptGuests, "tenant".into()),
+            };
+            entry(
+                acl_type,
+                &value,
+                if grant {
+                    AccessType::Grant
+                } else {
+                    AccessType::Deny
+                },
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The evaluator agrees with the naive fixpoint over random graphs (cycles included) and ACLs.
+        #[test]
+        fn evaluation_agrees_with_a_naive_reference(
+            edges in proptest::collection::vec((arbitrary_group(), arbitrary_member()), 0..14),
+            acl in proptest::collection::vec(arbitrary_entry(), 0..5),
+            user_index in 0..3u8,
+            is_guest in any::<bool>(),
+        ) {
+            let mut graph = MembershipGraph::default();
+            for (group, member) in &edges {
+                graph.add(group.clone(), member.clone());
+            }
+            let user_id = format!("u{user_index}");
+            let principals = Principals::expand(UserIdentity { id: user_id.clone(), user_principal_name: None, is_guest }, &graph);
+            let decision = evaluate(&acl, &principals);
+            prop_assert_eq!(decision.allowed, reference_allowed(&acl, &edges, &user_id, is_guest));
+            for (_, chain) in &decision.chains {
+                for pair in chain.windows(2) {
+                    prop_assert!(edges.iter().any(|(g, m)| *g == pair[1] && *m == pair[0]), "chain uses only real edges");
+                }
+            }
+        }
+    }
+}

@@ -271,3 +271,41 @@ mod item_id_tests {
         }
     }
 }
+
+/// The id of an externalGroup: 1 to 128 URL- and filename-safe Base64 characters (`A-Z a-z 0-9 - _`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExternalGroupId(String);
+
+impl ExternalGroupId {
+    pub fn parse(raw: &str) -> Result<ExternalGroupId, Violation> {
+        let n_chars = raw.chars().count();
+        if n_chars == 0 || n_chars > 128 {
+            return Err(Violation::new(
+                "id",
+                format!(
+                    "external group id '{raw}' must be 1 to 128 characters long, it has {n_chars}"
+                ),
+            ));
+        }
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
+            return Err(Violation::new(
+                "id",
+                format!("external group id '{raw}' may contain only letters, digits, '-' and '_', not {bad:?}"),
+            ));
+        }
+        Ok(ExternalGroupId(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ExternalGroupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}

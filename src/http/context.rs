@@ -52,6 +52,7 @@ pub fn normalized_path(path: &str) -> Option<String> {
                 segments.push(name.to_string());
                 segments.push(key);
             }
+            None if segment.eq_ignore_ascii_case("%24ref") => segments.push("$ref".to_string()),
             None => segments.push(segment.to_string()),
         }
     }
@@ -297,6 +298,7 @@ const KNOWN_NAMES: &[&str] = &[
     "query",
     "users",
     "addActivities",
+    "$ref",
     "microsoft.graph.externalConnectors.addActivities",
 ];
 const COLLECTIONS: &[&str] = &[

@@ -1,6 +1,6 @@
 //! The control plane under `/_emulator` (never under `/v1.0` or `/beta`): health, reset, clock.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -9,8 +9,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::JsonObject;
+use super::extract::{ApiVersion, JsonObject};
+use crate::domain::acl::AclEntry;
 use crate::domain::ids::TenantId;
+use crate::domain::ids::{ConnectionId, ItemId};
 use crate::service;
 use crate::state::AppState;
 
@@ -20,6 +22,65 @@ pub fn routes() -> Router<AppState> {
         .route("/reset", post(reset))
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance_clock))
+        .route(
+            "/connections/{connection_id}/items/{item_id}/access",
+            get(explain_access),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+struct AccessQuery {
+    user: Option<String>,
+    tenant: Option<String>,
+}
+
+/// Whether a directory user may see an item, which ACL entries matched, and through which
+/// membership chains the group entries matched.
+async fn explain_access(
+    State(state): State<AppState>,
+    Path((connection_id, item_id)): Path<(String, String)>,
+    Query(query): Query<AccessQuery>,
+) -> Result<Response, ApiError> {
+    let Some(user) = query.user.filter(|user| !user.is_empty()) else {
+        return Err(ApiError::invalid(
+            "Name the user: ?user=<userPrincipalName or id>.",
+        ));
+    };
+    let tenant = match query.tenant {
+        Some(raw) => {
+            TenantId::parse(&raw).map_err(|violation| ApiError::invalid(violation.message))?
+        }
+        None => TenantId::default_tenant(),
+    };
+    let item_id = ItemId::parse(&item_id).map_err(|_| ApiError::not_found("Item"))?;
+    let explanation = service::access::explain(
+        &state,
+        &tenant,
+        &ConnectionId::lookup(&connection_id),
+        &item_id,
+        &user,
+    )
+    .await?;
+    let acl = &explanation.item.acl;
+    let matched: Vec<AclEntry> = explanation
+        .decision
+        .matched
+        .iter()
+        .map(|index| acl[*index].clone())
+        .collect();
+    let paths: Vec<Vec<String>> = explanation
+        .decision
+        .chains
+        .iter()
+        .map(|(_, chain)| chain.iter().map(|member| member.describe()).collect())
+        .collect();
+    Ok(Json(json!({
+        "allowed": explanation.decision.allowed,
+        "matchedEntries": super::items::acl_json(ApiVersion::Beta, &matched),
+        "reason": explanation.decision.reason,
+        "paths": paths,
+    }))
+    .into_response())
 }
 
 async fn clock(State(state): State<AppState>) -> Response {
@@ -69,8 +130,14 @@ async fn reset(
         .transpose()?;
     state
         .store
-        .reset(tenant)
+        .reset(tenant.clone())
         .await
         .map_err(service::Error::from)?;
+    state.index.reset(tenant.as_ref());
+    state.index.flush().await.map_err(service::Error::from)?;
+    match &tenant {
+        Some(tenant) => state.principals.membership_changed(tenant),
+        None => state.principals.clear(),
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -31,6 +31,10 @@ pub enum ErrorCode {
     QuotaLimitReached,
     /// What the live service answers to `DELETE .../schema` (evidence 1.3).
     UnknownError,
+    /// Entra directory endpoints: unknown user or group.
+    RequestResourceNotFound,
+    /// Entra directory endpoints: a refused request.
+    RequestBadRequest,
     InternalServerError,
 }
 
@@ -47,13 +51,18 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
             ErrorCode::QuotaLimitReached => "QuotaLimitReached",
             ErrorCode::UnknownError => "UnknownError",
+            ErrorCode::RequestResourceNotFound => "Request_ResourceNotFound",
+            ErrorCode::RequestBadRequest => "Request_BadRequest",
             ErrorCode::InternalServerError => "InternalServerError",
         }
     }
 
     pub fn http_status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidRequest | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest | ErrorCode::BadRequest | ErrorCode::RequestBadRequest => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::RequestResourceNotFound => StatusCode::NOT_FOUND,
             ErrorCode::ItemNotFound | ErrorCode::ResourceNotFound | ErrorCode::UnknownError => {
                 StatusCode::NOT_FOUND
             }
@@ -154,6 +163,23 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// The Entra directory's own error vocabulary (`Request_ResourceNotFound`, `Request_BadRequest`)
+    /// for errors of the `/users` and `/groups` endpoints.
+    pub fn from_directory(error: service::Error) -> ApiError {
+        match error {
+            service::Error::NotFound { id, .. } => ApiError::new(
+                ErrorCode::RequestResourceNotFound,
+                format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+            ),
+            service::Error::Invalid(violation) => {
+                ApiError::new(ErrorCode::RequestBadRequest, as_sentence(&violation.message)).with_target(violation.target)
+            }
+            other => ApiError::from(other),
+        }
+    }
+}
+
 impl From<service::Error> for ApiError {
     fn from(error: service::Error) -> ApiError {
         match error {
@@ -164,6 +190,9 @@ impl From<service::Error> for ApiError {
                     ResourceKind::Schema => "A schema",
                     ResourceKind::Operation => "An operation",
                     ResourceKind::Item => "An item",
+                    ResourceKind::User => "A user",
+                    ResourceKind::Group => "A group",
+                    ResourceKind::ExternalGroup => "An external group",
                 };
                 ApiError::new(
                     ErrorCode::Conflict,
@@ -223,6 +252,8 @@ mod tests {
             ErrorCode::UnsupportedMediaType,
             ErrorCode::QuotaLimitReached,
             ErrorCode::UnknownError,
+            ErrorCode::RequestResourceNotFound,
+            ErrorCode::RequestBadRequest,
             ErrorCode::InternalServerError,
         ] {
             assert!(code.http_status().is_client_error() || code.http_status().is_server_error());

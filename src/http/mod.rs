@@ -5,14 +5,16 @@
 
 pub mod connections;
 pub mod context;
+pub mod directory;
 pub mod emulator;
 pub mod error;
 pub mod extract;
+pub mod groups;
 pub mod items;
 pub mod odata;
 pub mod schema;
 
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::{middleware, Extension, Router};
 
 use crate::state::AppState;
@@ -75,5 +77,22 @@ fn graph_routes() -> Router<AppState> {
             "/external/connections/{connection_id}/items/{item_id}/microsoft.graph.externalConnectors.addActivities",
             post(items::add_activities),
         )
+        .route("/external/connections/{connection_id}/groups", post(groups::create))
+        .route(
+            "/external/connections/{connection_id}/groups/{group_id}",
+            get(groups::get).patch(groups::update).delete(groups::delete),
+        )
+        .route("/external/connections/{connection_id}/groups/{group_id}/members", post(groups::add_member))
+        .route(
+            "/external/connections/{connection_id}/groups/{group_id}/members/{member_id}",
+            delete(groups::remove_member),
+        )
+        .route("/users", get(directory::list_users).post(directory::create_user))
+        .route("/users/{user_id}", get(directory::get_user).delete(directory::delete_user))
+        .route("/groups", get(directory::list_groups).post(directory::create_group))
+        .route("/groups/{group_id}", get(directory::get_group).delete(directory::delete_group))
+        .route("/groups/{group_id}/members", get(directory::list_members))
+        .route("/groups/{group_id}/members/$ref", post(directory::add_member))
+        .route("/groups/{group_id}/members/{member_id}/$ref", delete(directory::remove_member))
         .fallback(context::graph_fallback)
 }

@@ -153,6 +153,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Res
     if !existed {
         return Err(not_found(id));
     }
+    state.principals.membership_changed(&caller.tenant);
     Ok(())
 }
 

@@ -4,7 +4,10 @@
 //! `Error` says what went wrong in the emulator's terms; `http::error` alone maps it to Graph's
 //! status codes and error codes.
 
+pub mod access;
 pub mod connections;
+pub mod directory;
+pub mod groups;
 pub mod items;
 pub mod schema;
 
@@ -18,6 +21,9 @@ pub enum ResourceKind {
     Schema,
     Operation,
     Item,
+    User,
+    Group,
+    ExternalGroup,
 }
 
 impl ResourceKind {
@@ -27,6 +33,9 @@ impl ResourceKind {
             ResourceKind::Schema => "Schema",
             ResourceKind::Operation => "Operation",
             ResourceKind::Item => "Item",
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+            ResourceKind::ExternalGroup => "ExternalGroup",
         }
     }
 }

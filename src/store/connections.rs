@@ -110,10 +110,7 @@ pub fn delete(db: &Connection, tenant: &TenantId, id: &ConnectionId) -> Result<b
         "DELETE FROM connections WHERE tenant_id = ?1 AND id = ?2",
         params![tenant.as_str(), id.as_str()],
     )?;
-    for table in super::migrations::TENANT_TABLES
-        .iter()
-        .filter(|table| **table != "connections")
-    {
+    for table in super::migrations::CONNECTION_TABLES {
         db.execute(
             &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND connection_id = ?2"),
             params![tenant.as_str(), id.as_str()],

@@ -73,9 +73,49 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX activities_by_item ON activities (tenant_id, connection_id, item_id);
     CREATE TABLE write_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
     INSERT INTO write_sequence (id, last) VALUES (1, 0);",
+    // 4: the emulated Entra directory, and external groups with their members.
+    "CREATE TABLE directory_users (
+        tenant_id TEXT NOT NULL,
+        id TEXT NOT NULL COLLATE NOCASE,
+        user_principal_name TEXT NOT NULL COLLATE NOCASE,
+        display_name TEXT NOT NULL,
+        user_type TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX directory_users_by_upn ON directory_users (tenant_id, user_principal_name);
+    CREATE TABLE directory_groups (
+        tenant_id TEXT NOT NULL,
+        id TEXT NOT NULL COLLATE NOCASE,
+        display_name TEXT NOT NULL,
+        description TEXT,
+        mail_nickname TEXT,
+        PRIMARY KEY (tenant_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE directory_members (
+        tenant_id TEXT NOT NULL,
+        group_id TEXT NOT NULL COLLATE NOCASE,
+        member_id TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (tenant_id, group_id, member_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE external_groups (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL COLLATE NOCASE,
+        id TEXT NOT NULL,
+        display_name TEXT,
+        description TEXT,
+        PRIMARY KEY (tenant_id, connection_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE external_group_members (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL COLLATE NOCASE,
+        group_id TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        member_type TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, connection_id, group_id, member_type, member_id)
+    ) WITHOUT ROWID;",
 ];
 
-/// Every table holding tenant data; reset and connection deletion walk this list.
+/// Every table holding tenant data (each has a `tenant_id` column); reset walks this list.
 pub const TENANT_TABLES: &[&str] = &[
     "connections",
     "schemas",
@@ -83,6 +123,23 @@ pub const TENANT_TABLES: &[&str] = &[
     "items",
     "item_counts",
     "activities",
+    "directory_users",
+    "directory_groups",
+    "directory_members",
+    "external_groups",
+    "external_group_members",
+];
+
+/// Tables whose rows belong to one connection (each has a `connection_id` column);
+/// deleting a connection clears its rows in each.
+pub const CONNECTION_TABLES: &[&str] = &[
+    "schemas",
+    "connection_operations",
+    "items",
+    "item_counts",
+    "activities",
+    "external_groups",
+    "external_group_members",
 ];
 
 pub fn latest_version() -> usize {
@@ -119,6 +176,20 @@ mod tests {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap();
         assert_eq!(version, latest_version());
+    }
+
+    #[test]
+    fn every_connection_table_is_a_tenant_table_with_a_connection_column() {
+        let connection = Connection::open_in_memory().unwrap();
+        apply(&connection).unwrap();
+        for table in CONNECTION_TABLES {
+            assert!(TENANT_TABLES.contains(table), "{table}");
+            connection
+                .prepare(&format!(
+                    "SELECT tenant_id, connection_id FROM {table} LIMIT 0"
+                ))
+                .unwrap_or_else(|error| panic!("{table}: {error}"));
+        }
     }
 
     #[test]

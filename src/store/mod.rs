@@ -8,6 +8,8 @@
 //! Every SQL function in the submodules takes the tenant first.
 
 pub mod connections;
+pub mod directory;
+pub mod groups;
 pub mod items;
 pub mod migrations;
 pub mod schema;

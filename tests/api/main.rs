@@ -1,5 +1,6 @@
 //! One integration test binary: each module talks HTTP to a real server on a loopback port.
 
+mod access;
 mod connections;
 mod helpers;
 mod items;

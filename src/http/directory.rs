@@ -1,0 +1,330 @@
+//! The Entra directory subset of Graph: `/users`, `/groups` and `members/$ref`, per tenant.
+//! Errors use the directory's own codes (`Request_ResourceNotFound`, `Request_BadRequest`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, ErrorCode};
+use super::extract::{GraphRequest, JsonObject, Members};
+use crate::service;
+use crate::service::directory::DirectoryObject;
+use crate::state::AppState;
+use crate::store::directory::{DirectoryGroup, DirectoryUser};
+
+const USER_TYPE: &str = "microsoft.graph.user";
+const GROUP_TYPE: &str = "microsoft.graph.group";
+const USER_MEMBERS: &[&str] = &[
+    "id",
+    "userPrincipalName",
+    "displayName",
+    "userType",
+    "accountEnabled",
+    "mailNickname",
+    "passwordProfile",
+    "mail",
+    "givenName",
+    "surname",
+    "jobTitle",
+    "department",
+    "usageLocation",
+];
+const GROUP_MEMBERS: &[&str] = &[
+    "id",
+    "displayName",
+    "description",
+    "mailNickname",
+    "mailEnabled",
+    "securityEnabled",
+    "groupTypes",
+    "visibility",
+    "members@odata.bind",
+    "owners@odata.bind",
+];
+
+fn directory(error: service::Error) -> ApiError {
+    ApiError::from_directory(error)
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let members = Members::new(&body, USER_TYPE);
+    members.allow_only(USER_MEMBERS)?;
+    let required = |name: &str| -> Result<String, ApiError> {
+        match members.string(name)? {
+            Some(Some(value)) if !value.trim().is_empty() => Ok(value),
+            _ => Err(ApiError::new(
+                ErrorCode::RequestBadRequest,
+                format!("Property '{name}' is required when creating the object."),
+            )
+            .with_target(name)),
+        }
+    };
+    let user_principal_name = required("userPrincipalName")?;
+    if !user_principal_name.contains('@') {
+        return Err(ApiError::new(
+            ErrorCode::RequestBadRequest,
+            "Property userPrincipalName is invalid: it must look like name@domain.",
+        )
+        .with_target("userPrincipalName"));
+    }
+    let display_name = required("displayName")?;
+    let user_type = match members.string("userType")?.flatten() {
+        None => "Member".to_string(),
+        Some(raw) if raw.eq_ignore_ascii_case("member") => "Member".to_string(),
+        Some(raw) if raw.eq_ignore_ascii_case("guest") => "Guest".to_string(),
+        Some(raw) => {
+            return Err(ApiError::new(
+                ErrorCode::RequestBadRequest,
+                format!("Invalid value '{raw}' for userType: use Member or Guest."),
+            )
+            .with_target("userType"))
+        }
+    };
+    let id = members
+        .string("id")?
+        .flatten()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let user = DirectoryUser {
+        id,
+        user_principal_name,
+        display_name,
+        user_type,
+    };
+    let user = service::directory::create_user(&state, &graph.caller, user)
+        .await
+        .map_err(directory)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Value::Object(user_json(&graph, &user, true))),
+    )
+        .into_response())
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+) -> Result<Response, ApiError> {
+    let users = service::directory::list_users(&state, &graph.caller)
+        .await
+        .map_err(directory)?;
+    let value: Vec<Value> = users
+        .iter()
+        .map(|user| Value::Object(user_json(&graph, user, false)))
+        .collect();
+    Ok(Json(collection(&graph, "users", value)).into_response())
+}
+
+pub async fn get_user(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = service::directory::get_user(&state, &graph.caller, &user_id)
+        .await
+        .map_err(directory)?;
+    Ok(Json(Value::Object(user_json(&graph, &user, true))).into_response())
+}
+
+pub async fn delete_user(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
+    service::directory::delete_user(&state, &graph.caller, &user_id)
+        .await
+        .map_err(directory)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn create_group(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let members = Members::new(&body, GROUP_TYPE);
+    members.allow_only(GROUP_MEMBERS)?;
+    let display_name = match members.string("displayName")? {
+        Some(Some(name)) if !name.trim().is_empty() => name,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::RequestBadRequest,
+                "Property 'displayName' is required when creating the object.",
+            )
+            .with_target("displayName"))
+        }
+    };
+    let group = DirectoryGroup {
+        id: members
+            .string("id")?
+            .flatten()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        display_name,
+        description: members.string("description")?.flatten(),
+        mail_nickname: members.string("mailNickname")?.flatten(),
+    };
+    let group = service::directory::create_group(&state, &graph.caller, group)
+        .await
+        .map_err(directory)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Value::Object(group_json(&graph, &group, true))),
+    )
+        .into_response())
+}
+
+pub async fn list_groups(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+) -> Result<Response, ApiError> {
+    let groups = service::directory::list_groups(&state, &graph.caller)
+        .await
+        .map_err(directory)?;
+    let value: Vec<Value> = groups
+        .iter()
+        .map(|group| Value::Object(group_json(&graph, group, false)))
+        .collect();
+    Ok(Json(collection(&graph, "groups", value)).into_response())
+}
+
+pub async fn get_group(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path(group_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let group = service::directory::get_group(&state, &graph.caller, &group_id)
+        .await
+        .map_err(directory)?;
+    Ok(Json(Value::Object(group_json(&graph, &group, true))).into_response())
+}
+
+pub async fn delete_group(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path(group_id): Path<String>,
+) -> Result<Response, ApiError> {
+    service::directory::delete_group(&state, &graph.caller, &group_id)
+        .await
+        .map_err(directory)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /groups/{id}/members/$ref` with `{"@odata.id": ".../directoryObjects/{memberId}"}`: `204`.
+pub async fn add_member(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path(group_id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let reference = body
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let member_id = reference
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let member_id = member_id
+        .trim_start_matches("directoryObjects('")
+        .trim_end_matches("')");
+    if member_id.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::RequestBadRequest,
+            "The body must be {\"@odata.id\": \"https://graph.microsoft.com/v1.0/directoryObjects/{id}\"}.",
+        ));
+    }
+    service::directory::add_member(&state, &graph.caller, &group_id, member_id)
+        .await
+        .map_err(directory)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /groups/{id}/members/{memberId}/$ref`: `204`.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((group_id, member_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    service::directory::remove_member(&state, &graph.caller, &group_id, &member_id)
+        .await
+        .map_err(directory)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn list_members(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path(group_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let members = service::directory::members(&state, &graph.caller, &group_id)
+        .await
+        .map_err(directory)?;
+    let value: Vec<Value> = members
+        .iter()
+        .map(|member| {
+            let (odata_type, mut body) = match member {
+                DirectoryObject::User(user) => {
+                    ("#microsoft.graph.user", user_json(&graph, user, false))
+                }
+                DirectoryObject::Group(group) => {
+                    ("#microsoft.graph.group", group_json(&graph, group, false))
+                }
+            };
+            body.insert("@odata.type".into(), json!(odata_type));
+            Value::Object(body)
+        })
+        .collect();
+    Ok(Json(collection(&graph, "directoryObjects", value)).into_response())
+}
+
+fn collection(graph: &GraphRequest, context: &str, value: Vec<Value>) -> Value {
+    let mut body = Map::new();
+    if !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!("{}/$metadata#{context}", graph.base_url)),
+        );
+    }
+    body.insert("value".into(), Value::Array(value));
+    Value::Object(body)
+}
+
+fn user_json(graph: &GraphRequest, user: &DirectoryUser, with_context: bool) -> Map<String, Value> {
+    let mut body = Map::new();
+    if with_context && !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!("{}/$metadata#users/$entity", graph.base_url)),
+        );
+    }
+    body.insert("id".into(), json!(user.id));
+    body.insert("userPrincipalName".into(), json!(user.user_principal_name));
+    body.insert("displayName".into(), json!(user.display_name));
+    body.insert("userType".into(), json!(user.user_type));
+    body
+}
+
+fn group_json(
+    graph: &GraphRequest,
+    group: &DirectoryGroup,
+    with_context: bool,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    if with_context && !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!("{}/$metadata#groups/$entity", graph.base_url)),
+        );
+    }
+    body.insert("id".into(), json!(group.id));
+    body.insert("displayName".into(), json!(group.display_name));
+    body.insert("description".into(), json!(group.description));
+    body.insert("mailNickname".into(), json!(group.mail_nickname));
+    body
+}

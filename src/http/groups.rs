@@ -1,0 +1,215 @@
+//! `.../groups` (external groups) and `.../groups/{id}/members` (spec/groups-and-acl.md).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
+use crate::domain::connection::parse_enum_member;
+use crate::domain::ids::ConnectionId;
+use crate::domain::item::IDENTITY_TYPES;
+use crate::service;
+use crate::state::AppState;
+use crate::store::groups::ExternalGroup;
+
+const GROUP_TYPE: &str = "microsoft.graph.externalConnectors.externalGroup";
+const IDENTITY_TYPE: &str = "microsoft.graph.externalConnectors.identity";
+
+pub async fn create(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path(connection_id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let members = Members::new(&body, GROUP_TYPE);
+    members.allow_only(&["id", "displayName", "description"])?;
+    let id = match members.string("id")? {
+        Some(Some(id)) => id,
+        _ => return Err(ApiError::invalid("An external group needs an 'id'.").with_target("id")),
+    };
+    let group = ExternalGroup {
+        id,
+        display_name: members.string("displayName")?.flatten(),
+        description: members.string("description")?.flatten(),
+    };
+    let connection_id = ConnectionId::lookup(&connection_id);
+    let group = service::groups::create(&state, &graph.caller, &connection_id, group).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Value::Object(group_json(&graph, &connection_id, &group))),
+    )
+        .into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, group_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let connection_id = ConnectionId::lookup(&connection_id);
+    let group = service::groups::get(&state, &graph.caller, &connection_id, &group_id).await?;
+    Ok(Json(Value::Object(group_json(&graph, &connection_id, &group))).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, group_id)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let members = Members::new(&body, GROUP_TYPE);
+    members.allow_only(&["id", "displayName", "description"])?;
+    if let Some(Some(id)) = members.string("id")? {
+        if id != group_id {
+            return Err(ApiError::invalid(format!(
+                "The key property 'id' cannot be changed (the body says '{id}')."
+            ))
+            .with_target("id"));
+        }
+    }
+    let connection_id = ConnectionId::lookup(&connection_id);
+    service::groups::update(
+        &state,
+        &graph.caller,
+        &connection_id,
+        &group_id,
+        members.string("displayName")?,
+        members.string("description")?,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, group_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    service::groups::delete(
+        &state,
+        &graph.caller,
+        &ConnectionId::lookup(&connection_id),
+        &group_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST .../members` with `{"id", "type": user|group|externalGroup}`; on beta the older form
+/// `{"type": "group", "identitySource": "external"}` means an external group.
+pub async fn add_member(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, group_id)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let members = Members::new(&body, IDENTITY_TYPE);
+    let declared: &[&str] = match graph.version {
+        ApiVersion::V1 => &["id", "type"],
+        ApiVersion::Beta => &["id", "type", "identitySource"],
+    };
+    members.allow_only(declared).or_else(|error| {
+        // The 2021 beta type name of members.
+        if body
+            .get("@odata.type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.ends_with("externalGroupMember"))
+        {
+            Ok(())
+        } else {
+            Err(error)
+        }
+    })?;
+    let id = match members.string("id")? {
+        Some(Some(id)) if !id.trim().is_empty() => id,
+        _ => return Err(ApiError::invalid("A member needs an 'id'.").with_target("id")),
+    };
+    let raw_type = match members.string("type")? {
+        Some(Some(raw)) => raw,
+        _ => {
+            return Err(
+                ApiError::invalid("A member needs a 'type': user, group or externalGroup.")
+                    .with_target("type"),
+            )
+        }
+    };
+    let mut member_type = parse_enum_member(IDENTITY_TYPES, &raw_type).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "'{raw_type}' is not a member type; use user, group or externalGroup."
+        ))
+        .with_target("type")
+    })?;
+    if let Some(Some(source)) = members.string("identitySource")? {
+        if source.eq_ignore_ascii_case("external") {
+            if member_type != "group" {
+                return Err(ApiError::invalid("identitySource 'external' is only valid with type 'group' (an external group).").with_target("identitySource"));
+            }
+            member_type = "externalGroup";
+        } else if !source.eq_ignore_ascii_case("azureActiveDirectory") {
+            return Err(ApiError::invalid(format!(
+                "'{source}' is not an identitySource; use azureActiveDirectory or external."
+            ))
+            .with_target("identitySource"));
+        }
+    }
+    let connection_id = ConnectionId::lookup(&connection_id);
+    service::groups::add_member(
+        &state,
+        &graph.caller,
+        &connection_id,
+        &group_id,
+        &id,
+        member_type,
+    )
+    .await?;
+    let mut body = Map::new();
+    if !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!("{}/$metadata#external/connections('{connection_id}')/groups('{group_id}')/members/$entity", graph.base_url)),
+        );
+    }
+    body.insert("id".into(), json!(id));
+    body.insert("type".into(), json!(member_type));
+    Ok((StatusCode::CREATED, Json(Value::Object(body))).into_response())
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    Path((connection_id, group_id, member_id)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    service::groups::remove_member(
+        &state,
+        &graph.caller,
+        &ConnectionId::lookup(&connection_id),
+        &group_id,
+        &member_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn group_json(
+    graph: &GraphRequest,
+    connection_id: &ConnectionId,
+    group: &ExternalGroup,
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    if !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!(
+                "{}/$metadata#external/connections('{connection_id}')/groups/$entity",
+                graph.base_url
+            )),
+        );
+    }
+    body.insert("id".into(), json!(group.id));
+    body.insert("displayName".into(), json!(group.display_name));
+    body.insert("description".into(), json!(group.description));
+    body
+}

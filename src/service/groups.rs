@@ -1,0 +1,194 @@
+//! External groups of a connection and their members (users, Entra groups, external groups).
+
+use super::{Error, ResourceKind};
+use crate::domain::ids::{ConnectionId, ExternalGroupId};
+use crate::domain::principal::Caller;
+use crate::domain::Violation;
+use crate::state::AppState;
+use crate::store;
+use crate::store::groups::ExternalGroup;
+
+/// External groups per tenant (spec/limits.md).
+pub const MAX_EXTERNAL_GROUPS_PER_TENANT: u64 = 100_000;
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    group: ExternalGroup,
+) -> Result<ExternalGroup, Error> {
+    ExternalGroupId::parse(&group.id)?;
+    let (tenant, connection_id) = (caller.tenant.clone(), connection_id.clone());
+    let stored = group.clone();
+    state
+        .store
+        .write(move |db| {
+            if store::connections::state(db, &tenant, &connection_id)?.is_none() {
+                return Ok(Err(not_found(ResourceKind::Connection, connection_id.as_str())));
+            }
+            if store::groups::count_in_tenant(db, &tenant)? >= MAX_EXTERNAL_GROUPS_PER_TENANT {
+                return Ok(Err(Error::QuotaExceeded(format!(
+                    "the tenant already holds the maximum of {MAX_EXTERNAL_GROUPS_PER_TENANT} external groups"
+                ))));
+            }
+            if !store::groups::insert(db, &tenant, &connection_id, &stored)? {
+                return Ok(Err(Error::AlreadyExists {
+                    kind: ResourceKind::ExternalGroup,
+                    id: stored.id.clone(),
+                }));
+            }
+            Ok(Ok(()))
+        })
+        .await??;
+    Ok(group)
+}
+
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    group_id: &str,
+) -> Result<ExternalGroup, Error> {
+    let (tenant, connection_lookup, lookup) = (
+        caller.tenant.clone(),
+        connection_id.clone(),
+        group_id.to_string(),
+    );
+    let (connection_exists, group) = state
+        .store
+        .read(move |db| {
+            Ok((
+                store::connections::state(db, &tenant, &connection_lookup)?.is_some(),
+                store::groups::get(db, &tenant, &connection_lookup, &lookup)?,
+            ))
+        })
+        .await?;
+    if !connection_exists {
+        return Err(not_found(ResourceKind::Connection, connection_id.as_str()));
+    }
+    group.ok_or_else(|| not_found(ResourceKind::ExternalGroup, group_id))
+}
+
+/// Updates `displayName` and `description` (PATCH semantics: `None` keeps the value).
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    group_id: &str,
+    display_name: Option<Option<String>>,
+    description: Option<Option<String>>,
+) -> Result<(), Error> {
+    let mut group = get(state, caller, connection_id, group_id).await?;
+    if let Some(display_name) = display_name {
+        group.display_name = display_name;
+    }
+    if let Some(description) = description {
+        group.description = description;
+    }
+    let (tenant, connection_id) = (caller.tenant.clone(), connection_id.clone());
+    state
+        .store
+        .write(move |db| store::groups::update(db, &tenant, &connection_id, &group))
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    group_id: &str,
+) -> Result<(), Error> {
+    get(state, caller, connection_id, group_id).await?;
+    let (tenant, connection_id, group_id) = (
+        caller.tenant.clone(),
+        connection_id.clone(),
+        group_id.to_string(),
+    );
+    state
+        .store
+        .write(move |db| store::groups::delete(db, &tenant, &connection_id, &group_id))
+        .await?;
+    state.principals.membership_changed(&caller.tenant);
+    Ok(())
+}
+
+/// Adds a member of type `user`, `group` or `externalGroup`. Members may name groups that do not exist yet.
+pub async fn add_member(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    group_id: &str,
+    member_id: &str,
+    member_type: &'static str,
+) -> Result<(), Error> {
+    if member_id.trim().is_empty() {
+        return Err(Error::Invalid(Violation::new("id", "a member needs an id")));
+    }
+    if member_type == "externalGroup" {
+        ExternalGroupId::parse(member_id)?;
+        if member_id == group_id {
+            return Err(Error::Invalid(Violation::new(
+                "id",
+                format!("external group '{group_id}' cannot be a member of itself"),
+            )));
+        }
+    }
+    get(state, caller, connection_id, group_id).await?;
+    let (tenant, connection_id, group, member) = (
+        caller.tenant.clone(),
+        connection_id.clone(),
+        group_id.to_string(),
+        member_id.to_string(),
+    );
+    let added = state
+        .store
+        .write(move |db| {
+            store::groups::add_member(db, &tenant, &connection_id, &group, &member, member_type)
+        })
+        .await?;
+    if !added {
+        return Err(Error::Conflict(format!(
+            "'{member_id}' is already a member of external group '{group_id}'."
+        )));
+    }
+    state.principals.membership_changed(&caller.tenant);
+    Ok(())
+}
+
+pub async fn remove_member(
+    state: &AppState,
+    caller: &Caller,
+    connection_id: &ConnectionId,
+    group_id: &str,
+    member_id: &str,
+) -> Result<(), Error> {
+    get(state, caller, connection_id, group_id).await?;
+    let (tenant, connection_lookup, group, member) = (
+        caller.tenant.clone(),
+        connection_id.clone(),
+        group_id.to_string(),
+        member_id.to_string(),
+    );
+    let removed = state
+        .store
+        .write(move |db| {
+            store::groups::remove_member(db, &tenant, &connection_lookup, &group, &member)
+        })
+        .await?;
+    if !removed {
+        return Err(Error::NotFound {
+            kind: ResourceKind::ExternalGroup,
+            id: member_id.to_string(),
+        });
+    }
+    state.principals.membership_changed(&caller.tenant);
+    Ok(())
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> Error {
+    Error::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+}

@@ -1,0 +1,134 @@
+//! SQL for external groups and their members. Tenant first, then connection.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+use crate::domain::ids::{ConnectionId, TenantId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalGroup {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+}
+
+pub fn insert(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    group: &ExternalGroup,
+) -> Result<bool, StoreError> {
+    let n_rows = db.execute(
+        "INSERT OR IGNORE INTO external_groups (tenant_id, connection_id, id, display_name, description) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![tenant.as_str(), connection_id.as_str(), group.id, group.display_name, group.description],
+    )?;
+    Ok(n_rows == 1)
+}
+
+pub fn get(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    id: &str,
+) -> Result<Option<ExternalGroup>, StoreError> {
+    Ok(db
+        .query_row(
+            "SELECT id, display_name, description FROM external_groups WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+            params![tenant.as_str(), connection_id.as_str(), id],
+            |row| {
+                Ok(ExternalGroup {
+                    id: row.get(0)?,
+                    display_name: row.get(1)?,
+                    description: row.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn update(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    group: &ExternalGroup,
+) -> Result<bool, StoreError> {
+    let n_rows = db.execute(
+        "UPDATE external_groups SET display_name = ?4, description = ?5 WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        params![tenant.as_str(), connection_id.as_str(), group.id, group.display_name, group.description],
+    )?;
+    Ok(n_rows == 1)
+}
+
+/// Deletes the group and its own member list (memberships of it in other groups stay: they
+/// name a group that may be created again, as ACL entries may).
+pub fn delete(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let n_rows = db.execute(
+        "DELETE FROM external_groups WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        params![tenant.as_str(), connection_id.as_str(), id],
+    )?;
+    db.execute(
+        "DELETE FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2 AND group_id = ?3",
+        params![tenant.as_str(), connection_id.as_str(), id],
+    )?;
+    Ok(n_rows == 1)
+}
+
+pub fn count_in_tenant(db: &Connection, tenant: &TenantId) -> Result<u64, StoreError> {
+    let n: i64 = db.query_row(
+        "SELECT COUNT(*) FROM external_groups WHERE tenant_id = ?1",
+        [tenant.as_str()],
+        |row| row.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// Adds a member (`user`, `group` or `externalGroup`); returns false when already a member.
+pub fn add_member(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    group_id: &str,
+    member_id: &str,
+    member_type: &str,
+) -> Result<bool, StoreError> {
+    let n_rows = db.execute(
+        "INSERT OR IGNORE INTO external_group_members (tenant_id, connection_id, group_id, member_id, member_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![tenant.as_str(), connection_id.as_str(), group_id, member_id, member_type],
+    )?;
+    Ok(n_rows == 1)
+}
+
+/// Removes every membership of `member_id` in the group (whatever its type); returns whether one existed.
+pub fn remove_member(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    group_id: &str,
+    member_id: &str,
+) -> Result<bool, StoreError> {
+    let n_rows = db.execute(
+        "DELETE FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2 AND group_id = ?3 AND member_id = ?4",
+        params![tenant.as_str(), connection_id.as_str(), group_id, member_id],
+    )?;
+    Ok(n_rows > 0)
+}
+
+/// Every (group, member id, member type) of the connection: the external half of the graph.
+pub fn all_memberships(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT group_id, member_id, member_type FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2",
+    )?;
+    let rows = statement.query_map(params![tenant.as_str(), connection_id.as_str()], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

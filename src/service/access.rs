@@ -16,6 +16,8 @@ use crate::store::directory::DirectoryUser;
 
 /// (tenant, lowercased user id, lowercased connection id).
 type CacheKey = (TenantId, String, String);
+/// The membership generation an expansion was made at, and the expansion.
+type CachedPrincipals = (u64, Arc<Principals>);
 
 /// Expanded principal sets per (tenant, user, connection), valid while the tenant's membership
 /// generation is unchanged. Every membership write bumps the generation, so the very next
@@ -23,7 +25,7 @@ type CacheKey = (TenantId, String, String);
 #[derive(Debug, Default, Clone)]
 pub struct PrincipalCache {
     generations: Arc<RwLock<HashMap<TenantId, u64>>>,
-    entries: Arc<RwLock<HashMap<CacheKey, (u64, Arc<Principals>)>>>,
+    entries: Arc<RwLock<HashMap<CacheKey, CachedPrincipals>>>,
 }
 
 impl PrincipalCache {

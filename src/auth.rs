@@ -134,3 +134,106 @@ mod tests {
         assert_eq!(caller.user, None);
     }
 }
+
+/// What a minted token says about its caller.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub tenant: Option<String>,
+    /// For delegated tokens: the user's object id and UPN (either may be absent).
+    pub user_id: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub app_id: Option<String>,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Lifetime of minted tokens, in seconds.
+pub const TOKEN_LIFETIME_SECONDS: i64 = 3600;
+
+/// Mints a token whose claims lenient mode reads. It is an unsigned JWT (`alg: none`): lenient
+/// mode never checks signatures.
+pub fn mint(request: &TokenRequest, now: chrono::DateTime<chrono::Utc>) -> String {
+    let tenant = request
+        .tenant
+        .clone()
+        .unwrap_or_else(|| crate::domain::ids::DEFAULT_TENANT_ID.to_string());
+    let app_id = request
+        .app_id
+        .clone()
+        .unwrap_or_else(|| DEFAULT_APP_ID.to_string());
+    let issued = now.timestamp();
+    let mut claims = serde_json::Map::new();
+    claims.insert(
+        "aud".into(),
+        serde_json::json!("https://graph.microsoft.com"),
+    );
+    claims.insert(
+        "iss".into(),
+        serde_json::json!(format!("https://sts.windows.net/{tenant}/")),
+    );
+    claims.insert("iat".into(), serde_json::json!(issued));
+    claims.insert("nbf".into(), serde_json::json!(issued));
+    claims.insert(
+        "exp".into(),
+        serde_json::json!(issued + TOKEN_LIFETIME_SECONDS),
+    );
+    claims.insert("tid".into(), serde_json::json!(tenant));
+    claims.insert("appid".into(), serde_json::json!(app_id));
+    claims.insert("azp".into(), serde_json::json!(app_id));
+    let delegated = request.user_id.is_some() || request.user_principal_name.is_some();
+    if let Some(user_id) = &request.user_id {
+        claims.insert("oid".into(), serde_json::json!(user_id));
+    }
+    if let Some(upn) = &request.user_principal_name {
+        claims.insert("upn".into(), serde_json::json!(upn));
+        claims.insert("preferred_username".into(), serde_json::json!(upn));
+    }
+    if delegated {
+        let scopes = if request.scopes.is_empty() {
+            vec!["ExternalItem.Read.All".to_string()]
+        } else {
+            request.scopes.clone()
+        };
+        claims.insert("scp".into(), serde_json::json!(scopes.join(" ")));
+    }
+    if !request.roles.is_empty() || !delegated {
+        claims.insert("roles".into(), serde_json::json!(request.roles));
+    }
+    let header =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
+    format!("{header}.{payload}.")
+}
+
+#[cfg(test)]
+mod mint_tests {
+    use super::*;
+
+    #[test]
+    fn minted_tokens_read_back_as_the_same_caller() {
+        let token = mint(
+            &TokenRequest {
+                tenant: Some("contoso".into()),
+                user_id: Some("u-1".into()),
+                user_principal_name: Some("adele@contoso.com".into()),
+                ..TokenRequest::default()
+            },
+            chrono::Utc::now(),
+        );
+        let caller = caller_from_authorization(Some(&format!("Bearer {token}")));
+        assert_eq!(caller.tenant.as_str(), "contoso");
+        assert_eq!(caller.user.as_deref(), Some("u-1"));
+        assert_eq!(caller.scopes, vec!["ExternalItem.Read.All"]);
+        let app = mint(
+            &TokenRequest {
+                app_id: Some("app-7".into()),
+                roles: vec!["ExternalItem.ReadWrite.All".into()],
+                ..TokenRequest::default()
+            },
+            chrono::Utc::now(),
+        );
+        let caller = caller_from_authorization(Some(&format!("Bearer {app}")));
+        assert_eq!((caller.app_id.as_str(), caller.user), ("app-7", None));
+    }
+}

@@ -24,6 +24,51 @@ pub struct Cli {
 pub enum Command {
     /// Starts the emulator and serves until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Prints a bearer token that a running or future emulator accepts (for curl and scripts).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// Tenant id (the `tid` claim); default 00000000-0000-0000-0000-000000000001.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Directory user, by UPN (contains '@') or object id: a delegated token.
+    #[arg(long, conflicts_with = "app")]
+    pub user: Option<String>,
+    /// Application (client) id: an app-only token.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Application permissions (`roles`), comma or space separated.
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// Delegated scopes (`scp`), comma or space separated; default ExternalItem.Read.All for users.
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Vec<String>,
+}
+
+impl TokenArgs {
+    pub fn into_request(self) -> crate::auth::TokenRequest {
+        let (user_id, user_principal_name) = match self.user {
+            Some(user) if user.contains('@') => (None, Some(user)),
+            Some(user) => (Some(user), None),
+            None => (None, None),
+        };
+        let split = |values: Vec<String>| {
+            values
+                .iter()
+                .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .collect()
+        };
+        crate::auth::TokenRequest {
+            tenant: self.tenant,
+            user_id,
+            user_principal_name,
+            app_id: self.app,
+            roles: split(self.roles),
+            scopes: split(self.scopes),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -14,6 +14,12 @@ async fn main() -> anyhow::Result<()> {
             app.serve(shutdown_signal()).await?;
             tracing::info!("gcemu stopped");
         }
+        Command::Token(args) => {
+            println!(
+                "{}",
+                gcemu::auth::mint(&args.into_request(), chrono::Utc::now())
+            );
+        }
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod acl;
 pub mod connection;
 pub mod ids;
 pub mod item;
+pub mod kql;
 pub mod operation;
 pub mod principal;
 pub mod schema;

@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/reset", post(reset))
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance_clock))
+        .route("/token", post(token))
         .route(
             "/connections/{connection_id}/items/{item_id}/access",
             get(explain_access),
@@ -140,4 +141,63 @@ async fn reset(
         None => state.principals.clear(),
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /_emulator/token`: a bearer token for a directory user (by id or UPN) or an application.
+async fn token(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let text = |name: &str| {
+        body.get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let list = |name: &str| -> Vec<String> {
+        match body.get(name) {
+            Some(serde_json::Value::Array(values)) => values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            Some(serde_json::Value::String(joined)) => {
+                joined.split_whitespace().map(str::to_string).collect()
+            }
+            _ => Vec::new(),
+        }
+    };
+    if let Some(unknown) = body
+        .keys()
+        .find(|k| !["tenant", "user", "app", "roles", "scopes"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(format!(
+            "'{unknown}' is not a member of a token request (tenant, user, app, roles, scopes)."
+        )));
+    }
+    let tenant = match text("tenant") {
+        Some(raw) => {
+            TenantId::parse(&raw).map_err(|violation| ApiError::invalid(violation.message))?
+        }
+        None => TenantId::default_tenant(),
+    };
+    let mut request = crate::auth::TokenRequest {
+        tenant: Some(tenant.as_str().to_string()),
+        app_id: text("app"),
+        roles: list("roles"),
+        scopes: list("scopes"),
+        ..Default::default()
+    };
+    if let Some(user) = text("user") {
+        let Some(found) = service::access::find_user(&state, &tenant, &user).await? else {
+            return Err(ApiError::not_found("User").with_target(user));
+        };
+        request.user_id = Some(found.id);
+        request.user_principal_name = Some(found.user_principal_name);
+    }
+    let access_token = crate::auth::mint(&request, state.clock.now());
+    Ok(Json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": crate::auth::TOKEN_LIFETIME_SECONDS,
+    }))
+    .into_response())
 }

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// Duplicate id.
     Conflict,
+    /// The caller may not do this.
+    Forbidden,
     /// Request body over the size cap.
     RequestEntityTooLarge,
     /// Body sent with a content type other than JSON.
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => "ResourceNotFound",
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::Conflict => "Conflict",
+            ErrorCode::Forbidden => "Forbidden",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
             ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
             ErrorCode::QuotaLimitReached => "QuotaLimitReached",
@@ -68,6 +71,7 @@ impl ErrorCode {
             }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::QuotaLimitReached => StatusCode::FORBIDDEN,
@@ -207,6 +211,9 @@ impl From<service::Error> for ApiError {
                     .with_target(violation.target)
             }
             service::Error::InvalidState(message) => ApiError::invalid(as_sentence(&message)),
+            service::Error::Forbidden(message) => {
+                ApiError::new(ErrorCode::Forbidden, as_sentence(&message))
+            }
             service::Error::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             service::Error::QuotaExceeded(message) => {
                 ApiError::new(ErrorCode::QuotaLimitReached, as_sentence(&message))
@@ -248,6 +255,7 @@ mod tests {
             ErrorCode::ResourceNotFound,
             ErrorCode::MethodNotAllowed,
             ErrorCode::Conflict,
+            ErrorCode::Forbidden,
             ErrorCode::RequestEntityTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::QuotaLimitReached,

@@ -13,6 +13,7 @@ pub mod groups;
 pub mod items;
 pub mod odata;
 pub mod schema;
+pub mod search;
 
 use axum::routing::{any, delete, get, post};
 use axum::{middleware, Extension, Router};
@@ -87,6 +88,7 @@ fn graph_routes() -> Router<AppState> {
             "/external/connections/{connection_id}/groups/{group_id}/members/{member_id}",
             delete(groups::remove_member),
         )
+        .route("/search/query", post(search::query))
         .route("/users", get(directory::list_users).post(directory::create_user))
         .route("/users/{user_id}", get(directory::get_user).delete(directory::delete_user))
         .route("/groups", get(directory::list_groups).post(directory::create_group))

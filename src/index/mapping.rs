@@ -49,7 +49,7 @@ impl IndexMapping {
 /// Builds the tantivy schema for a connection schema that passed validation.
 pub fn map(schema: &Schema) -> IndexMapping {
     let mut builder = TantivySchema::builder();
-    let id = builder.add_text_field("id", STRING | STORED);
+    let id = builder.add_text_field("id", STRING | STORED | FAST);
     let seq = builder.add_u64_field("seq", FAST | STORED);
     let content = builder.add_text_field("content", TEXT);
     let acl_grant = builder.add_text_field("acl_grant", STRING);

@@ -12,6 +12,7 @@
 
 pub mod document;
 pub mod mapping;
+pub mod query;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod groups;
 pub mod items;
 pub mod schema;
+pub mod search;
 
 use crate::domain::Violation;
 use crate::store::StoreError;
@@ -56,6 +57,9 @@ pub enum Error {
     InvalidState(String),
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The caller may not do this (for example an app-only token searching external items).
+    #[error("{0}")]
+    Forbidden(String),
     /// The request clashes with the resource's current state (for example an operation in progress).
     #[error("{0}")]
     Conflict(String),

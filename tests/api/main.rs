@@ -7,4 +7,6 @@ mod items;
 mod items_props;
 mod schema;
 mod schema_props;
+mod search;
+mod search_props;
 mod wire;

@@ -1,0 +1,299 @@
+//! `POST /search/query` (spec/search.md): request validation and the searchResponse shape.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::extract::{GraphRequest, JsonObject, Members};
+use crate::domain::ids::ConnectionId;
+use crate::service;
+use crate::service::search::{AggregationRequest, BucketSort, SearchRequest, DEFAULT_PAGE_SIZE};
+use crate::state::AppState;
+
+const SEARCH_REQUEST_MEMBERS: &[&str] = &[
+    "entityTypes",
+    "contentSources",
+    "query",
+    "from",
+    "size",
+    "fields",
+    "aggregations",
+    "aggregationFilters",
+    "sortProperties",
+    "queryAlterationOptions",
+    "resultTemplateOptions",
+    "enableTopResults",
+    "region",
+    "sharePointOneDriveOptions",
+    "trimDuplicates",
+    "collapseProperties",
+];
+/// The message the live service gave for a missing `contentSources` (evidence 4.2).
+const NO_CONTENT_SOURCES: &str =
+    "SearchRequest Invalid Content Source cannot be null or empty for entity type - ExternalItem";
+
+pub async fn query(
+    State(state): State<AppState>,
+    graph: GraphRequest,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let members = Members::new(&body, "microsoft.graph.search.query");
+    members.allow_only(&["requests"])?;
+    let requests = match members.get("requests") {
+        Some(Value::Array(requests)) if !requests.is_empty() => requests,
+        _ => {
+            return Err(ApiError::invalid(
+                "The body needs 'requests': a non-empty list of searchRequest objects.",
+            )
+            .with_target("requests"))
+        }
+    };
+    let mut responses = Vec::with_capacity(requests.len());
+    for (index, request) in requests.iter().enumerate() {
+        let request = parse_request(request, index)?;
+        let result = service::search::search(&state, &graph.caller, request).await?;
+        responses.push(response_json(&result));
+    }
+    let mut body = Map::new();
+    if !graph.metadata_none {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!(
+                "{}/$metadata#Collection(microsoft.graph.searchResponse)",
+                graph.base_url
+            )),
+        );
+    }
+    body.insert("value".into(), Value::Array(responses));
+    Ok(Json(Value::Object(body)).into_response())
+}
+
+fn bad(index: usize, message: String) -> ApiError {
+    ApiError::invalid(message).with_target(format!("requests[{index}]"))
+}
+
+fn parse_request(value: &Value, index: usize) -> Result<SearchRequest, ApiError> {
+    let Value::Object(map) = value else {
+        return Err(bad(
+            index,
+            format!("requests[{index}] must be a searchRequest object."),
+        ));
+    };
+    let members = Members::nested(
+        map,
+        "microsoft.graph.searchRequest",
+        format!("requests[{index}]"),
+    );
+    members.allow_only(SEARCH_REQUEST_MEMBERS)?;
+    let entity_types = members.strings("entityTypes")?.unwrap_or_default();
+    if entity_types.is_empty() {
+        return Err(bad(
+            index,
+            "entityTypes is required; gcemu serves [\"externalItem\"].".into(),
+        ));
+    }
+    if let Some(other) = entity_types
+        .iter()
+        .find(|t| !t.eq_ignore_ascii_case("externalItem"))
+    {
+        return Err(bad(index, format!("The entity type '{other}' is not served by gcemu, which emulates connectors: use externalItem.")));
+    }
+    let content_sources = members.strings("contentSources")?.unwrap_or_default();
+    if content_sources.is_empty() {
+        return Err(bad(index, NO_CONTENT_SOURCES.into()));
+    }
+    let connection_ids = content_sources
+        .iter()
+        .map(|source| {
+            let trimmed = source.trim().trim_start_matches('/');
+            let id = trimmed.strip_prefix("external/connections/").or_else(|| trimmed.strip_prefix("connections/")).unwrap_or(trimmed);
+            if id.is_empty() || id.contains('/') {
+                return Err(bad(index, format!("The content source '{source}' must be '/external/connections/{{connectionId}}'.")));
+            }
+            Ok(ConnectionId::lookup(id))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let query = match members.get("query") {
+        Some(Value::Object(query)) => query,
+        _ => {
+            return Err(bad(
+                index,
+                "query is required: {\"queryString\": \"...\"}.".into(),
+            ))
+        }
+    };
+    let query_string = match query.get("queryString") {
+        Some(Value::String(text)) => text.clone(),
+        _ => return Err(bad(index, "query.queryString is required.".into())),
+    };
+    let query_template = query
+        .get("queryTemplate")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let integer = |name: &str, default: usize| -> Result<usize, ApiError> {
+        match members.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(number)) => number.as_u64().map(|n| n as usize).ok_or_else(|| {
+                bad(
+                    index,
+                    format!("{name} must be a non-negative integer, not {number}."),
+                )
+            }),
+            Some(other) => Err(bad(
+                index,
+                format!("{name} must be a non-negative integer, not {other}."),
+            )),
+        }
+    };
+    let from = integer("from", 0)?;
+    let size = integer("size", DEFAULT_PAGE_SIZE)?;
+    let fields = members.strings("fields")?;
+    let aggregation_filters = members.strings("aggregationFilters")?.unwrap_or_default();
+    let sort = match members.get("sortProperties") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(properties)) => properties
+            .iter()
+            .map(|property| {
+                let name = property
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty());
+                let descending = property
+                    .get("isDescending")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                name.map(|name| (name.to_string(), descending))
+                    .ok_or_else(|| bad(index, "every sortProperty needs a name.".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad(index, "sortProperties must be a list.".into())),
+    };
+    let aggregations = match members.get("aggregations") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(options)) => options
+            .iter()
+            .map(|option| parse_aggregation(option, index))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad(index, "aggregations must be a list.".into())),
+    };
+    if let Some(Value::Array(collapse)) = members.get("collapseProperties") {
+        if !collapse.is_empty() {
+            return Err(bad(
+                index,
+                "collapseProperties is not supported by gcemu yet.".into(),
+            ));
+        }
+    }
+    Ok(SearchRequest {
+        connection_ids,
+        query_string,
+        query_template,
+        from,
+        size,
+        fields,
+        aggregations,
+        aggregation_filters,
+        sort,
+    })
+}
+
+fn parse_aggregation(option: &Value, index: usize) -> Result<AggregationRequest, ApiError> {
+    let field = option
+        .get("field")
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty());
+    let Some(field) = field else {
+        return Err(bad(index, "every aggregation needs a field.".into()));
+    };
+    let size = option.get("size").and_then(Value::as_u64).unwrap_or(10) as usize;
+    let definition = option
+        .get("bucketDefinition")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let sort_by =
+        match definition
+            .get("sortBy")
+            .and_then(Value::as_str)
+            .unwrap_or("count")
+        {
+            s if s.eq_ignore_ascii_case("count") => BucketSort::Count,
+            s if s.eq_ignore_ascii_case("keyAsString") => BucketSort::KeyAsString,
+            s if s.eq_ignore_ascii_case("keyAsNumber") => BucketSort::KeyAsNumber,
+            other => return Err(bad(
+                index,
+                format!(
+                    "bucketDefinition.sortBy '{other}' must be count, keyAsString or keyAsNumber."
+                ),
+            )),
+        };
+    if definition
+        .get("ranges")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty())
+    {
+        return Err(bad(
+            index,
+            "bucketDefinition.ranges is not supported by gcemu yet.".into(),
+        ));
+    }
+    Ok(AggregationRequest {
+        field: field.to_string(),
+        size,
+        sort_by,
+        descending: definition
+            .get("isDescending")
+            .and_then(Value::as_bool)
+            .unwrap_or(sort_by == BucketSort::Count),
+        minimum_count: definition
+            .get("minimumCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        prefix_filter: definition
+            .get("prefixFilter")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    })
+}
+
+fn response_json(result: &service::search::SearchResult) -> Value {
+    let hits: Vec<Value> = result
+        .hits
+        .iter()
+        .map(|hit| {
+            json!({
+                "hitId": hit.item_id,
+                "rank": hit.rank,
+                "summary": hit.summary,
+                "contentSource": hit.connection_id.as_str(),
+                "resource": {
+                    "@odata.type": "#microsoft.graph.externalConnectors.externalItem",
+                    "properties": hit.properties,
+                },
+            })
+        })
+        .collect();
+    let mut container = Map::new();
+    container.insert("hits".into(), Value::Array(hits));
+    container.insert("total".into(), json!(result.total));
+    container.insert(
+        "moreResultsAvailable".into(),
+        json!(result.more_results_available),
+    );
+    if !result.aggregations.is_empty() {
+        let aggregations: Vec<Value> = result
+            .aggregations
+            .iter()
+            .map(|(field, buckets)| {
+                let buckets: Vec<Value> = buckets
+                    .iter()
+                    .map(|bucket| json!({"key": bucket.key, "count": bucket.count, "aggregationFilterToken": bucket.token}))
+                    .collect();
+                json!({"field": field, "buckets": buckets})
+            })
+            .collect();
+        container.insert("aggregations".into(), Value::Array(aggregations));
+    }
+    json!({"searchTerms": result.search_terms, "hitsContainers": [Value::Object(container)]})
+}

@@ -1,0 +1,777 @@
+//! `POST /search/query` for external items: run the query on each content source's index with
+//! the caller's visibility inside the query, merge into one ranking, aggregate, page, and load
+//! the page's items from the store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, Term};
+
+use super::{access, Error};
+use crate::domain::acl::UserIdentity;
+use crate::domain::ids::{ConnectionId, ItemId};
+use crate::domain::item::ExternalItem;
+use crate::domain::kql;
+use crate::domain::principal::Caller;
+use crate::domain::schema::{Property, PropertyType, Schema};
+use crate::domain::Violation;
+use crate::index::query::{trimming, typed_term, Translator};
+use crate::index::ConnectionIndex;
+use crate::state::AppState;
+use crate::store;
+
+pub const MAX_PAGE_SIZE: usize = 1000;
+pub const DEFAULT_PAGE_SIZE: usize = 25;
+pub const MAX_SORT_PROPERTIES: usize = 5;
+/// External groups a user may be in for a query (spec/limits.md).
+pub const MAX_EXTERNAL_GROUPS_PER_QUERY: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub connection_ids: Vec<ConnectionId>,
+    pub query_string: String,
+    pub query_template: Option<String>,
+    pub from: usize,
+    pub size: usize,
+    pub fields: Option<Vec<String>>,
+    pub aggregations: Vec<AggregationRequest>,
+    pub aggregation_filters: Vec<String>,
+    /// (property, descending)
+    pub sort: Vec<(String, bool)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketSort {
+    Count,
+    KeyAsString,
+    KeyAsNumber,
+}
+
+#[derive(Debug, Clone)]
+pub struct AggregationRequest {
+    pub field: String,
+    pub size: usize,
+    pub sort_by: BucketSort,
+    pub descending: bool,
+    pub minimum_count: u64,
+    pub prefix_filter: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub item_id: String,
+    pub connection_id: ConnectionId,
+    pub rank: usize,
+    pub summary: String,
+    pub properties: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub key: String,
+    pub count: u64,
+    pub token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub search_terms: Vec<String>,
+    pub total: usize,
+    pub more_results_available: bool,
+    pub hits: Vec<SearchHit>,
+    pub aggregations: Vec<(String, Vec<Bucket>)>,
+}
+
+fn invalid(message: String) -> Error {
+    Error::Invalid(Violation::new("requests", message))
+}
+
+/// Runs one search request for the caller.
+pub async fn search(
+    state: &AppState,
+    caller: &Caller,
+    request: SearchRequest,
+) -> Result<SearchResult, Error> {
+    let Some(user) = caller.user.clone() else {
+        return Err(Error::Forbidden(
+            "searching externalItem needs a delegated (user) token; application permissions are not supported for external items".into(),
+        ));
+    };
+    if request.size > MAX_PAGE_SIZE {
+        return Err(invalid(format!(
+            "size must be at most {MAX_PAGE_SIZE}, it is {}",
+            request.size
+        )));
+    }
+    if request.sort.len() > MAX_SORT_PROPERTIES {
+        return Err(invalid(format!(
+            "at most {MAX_SORT_PROPERTIES} sortProperties are allowed, {} were sent",
+            request.sort.len()
+        )));
+    }
+    let query_text = match &request.query_template {
+        Some(template) => template.replace("{searchTerms}", &request.query_string),
+        None => request.query_string.clone(),
+    };
+    let parsed = kql::parse(&query_text).map_err(|e| {
+        invalid(format!(
+            "the query string '{query_text}' is not valid: {}",
+            e.message
+        ))
+    })?;
+    let identity = match access::find_user(state, &caller.tenant, &user).await? {
+        Some(directory_user) => access::identity_of(&directory_user),
+        None => UserIdentity {
+            id: user.clone(),
+            user_principal_name: user.contains('@').then(|| user.clone()),
+            is_guest: false,
+        },
+    };
+    state.index.wait_for_acknowledged_writes().await?;
+
+    let mut sources = Vec::new();
+    for connection_id in &request.connection_ids {
+        let (tenant, lookup) = (caller.tenant.clone(), connection_id.clone());
+        let exists = state
+            .store
+            .read(move |db| Ok(store::connections::state(db, &tenant, &lookup)?.is_some()))
+            .await?;
+        if !exists {
+            return Err(invalid(format!(
+                "the content source '/external/connections/{connection_id}' does not exist"
+            )));
+        }
+        let principals =
+            access::principals(state, &caller.tenant, identity.clone(), connection_id).await?;
+        if principals.n_external_groups() > MAX_EXTERNAL_GROUPS_PER_QUERY {
+            return Err(invalid(format!(
+                "the user is in {} external groups of connection '{connection_id}', more than the {MAX_EXTERNAL_GROUPS_PER_QUERY} a query allows",
+                principals.n_external_groups()
+            )));
+        }
+        if let Some(index) = state.index.get(&caller.tenant, connection_id) {
+            sources.push((connection_id.clone(), index, principals.terms()));
+        }
+    }
+    check_fields_refinable(
+        &sources,
+        request.sort.iter().map(|(name, _)| name),
+        "sort on",
+    )?;
+    check_fields_refinable(
+        &sources,
+        request.aggregations.iter().map(|a| &a.field),
+        "aggregate on",
+    )?;
+    let filters = parse_aggregation_filters(&request.aggregation_filters)?;
+    check_fields_refinable(&sources, filters.iter().map(|(name, _)| name), "filter on")?;
+
+    let index_results = tokio::task::spawn_blocking({
+        let request = request.clone();
+        move || {
+            run_on_indexes(&sources, &parsed, &request, &filters)
+                .map(|matches| (matches, sources, parsed))
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    let (ranked, sources, parsed) = index_results;
+
+    let total = ranked.matches.len();
+    let page: Vec<&Match> = ranked
+        .matches
+        .iter()
+        .skip(request.from)
+        .take(request.size)
+        .collect();
+    let search_terms = kql::search_terms(&parsed);
+    let mut hits = Vec::with_capacity(page.len());
+    let mut items_by_source: HashMap<usize, HashMap<String, ExternalItem>> = HashMap::new();
+    for (source_index, ids) in group_ids(&page) {
+        let (tenant, connection_id) = (caller.tenant.clone(), sources[source_index].0.clone());
+        let items = state
+            .store
+            .read(move |db| {
+                let mut found = HashMap::new();
+                for id in ids {
+                    if let Ok(item_id) = ItemId::parse(&id) {
+                        if let Some(item) =
+                            store::items::get(db, &tenant, &connection_id, &item_id)?
+                        {
+                            found.insert(id, item);
+                        }
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        items_by_source.insert(source_index, items);
+    }
+    for (position, matched) in page.iter().enumerate() {
+        let (connection_id, index, _) = &sources[matched.source];
+        let Some(item) = items_by_source
+            .get(&matched.source)
+            .and_then(|items| items.get(&matched.id))
+        else {
+            continue;
+        };
+        hits.push(SearchHit {
+            item_id: matched.id.clone(),
+            connection_id: connection_id.clone(),
+            rank: request.from + position + 1,
+            summary: summary(item, &index.schema, &search_terms),
+            properties: selected_properties(item, &index.schema, request.fields.as_deref()),
+        });
+    }
+    Ok(SearchResult {
+        search_terms,
+        total,
+        more_results_available: request.from + hits.len() < total,
+        hits,
+        aggregations: ranked.aggregations,
+    })
+}
+
+type Source = (ConnectionId, Arc<ConnectionIndex>, Vec<String>);
+
+fn check_fields_refinable<'a>(
+    sources: &[Source],
+    names: impl Iterator<Item = &'a String>,
+    what: &str,
+) -> Result<(), Error> {
+    for name in names {
+        let refinable = sources.iter().any(|(_, index, _)| {
+            index
+                .schema
+                .property_by_name_or_alias(name)
+                .is_some_and(|p| p.is_refinable)
+        });
+        if !refinable && !sources.is_empty() {
+            return Err(invalid(format!(
+                "cannot {what} '{name}': only refinable properties can be used"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `field:"token"` or `field:or("t1","t2")`; tokens are `ǂǂ<hex of UTF-8>` or plain values.
+fn parse_aggregation_filters(filters: &[String]) -> Result<Vec<(String, Vec<String>)>, Error> {
+    filters
+        .iter()
+        .map(|filter| {
+            let (field, rest) = filter.split_once(':').ok_or_else(|| {
+                invalid(format!(
+                    "the aggregation filter '{filter}' must look like field:\"token\""
+                ))
+            })?;
+            let rest = rest.trim();
+            let tokens: Vec<&str> = match rest.strip_prefix("or(").and_then(|r| r.strip_suffix(')'))
+            {
+                Some(inner) => inner.split(',').map(str::trim).collect(),
+                None => vec![rest],
+            };
+            let values = tokens
+                .into_iter()
+                .map(|token| {
+                    let unquoted = token.trim_matches('"');
+                    match unquoted.strip_prefix("ǂǂ") {
+                        Some(hex) => decode_hex(hex).ok_or_else(|| {
+                            invalid(format!(
+                                "the aggregation filter token '{token}' is not valid"
+                            ))
+                        }),
+                        None => Ok(unquoted.to_string()),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((field.trim().to_string(), values))
+        })
+        .collect()
+}
+
+fn decode_hex(hex: &str) -> Option<String> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// The refinement token Graph hands out for a bucket: `"ǂǂ<hex of UTF-8>"`, quotes included.
+pub fn bucket_token(key: &str) -> String {
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("\"ǂǂ{hex}\"")
+}
+
+struct Match {
+    source: usize,
+    score: Score,
+    address: DocAddress,
+    id: String,
+    sort_keys: Vec<SortKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum SortKey {
+    Missing,
+    Number(f64),
+    Text(String),
+}
+
+struct Ranked {
+    matches: Vec<Match>,
+    aggregations: Vec<(String, Vec<Bucket>)>,
+}
+
+fn run_on_indexes(
+    sources: &[Source],
+    parsed: &kql::Query,
+    request: &SearchRequest,
+    filters: &[(String, Vec<String>)],
+) -> Result<Ranked, Error> {
+    let mut matches = Vec::new();
+    let mut bucket_counts: Vec<HashMap<String, u64>> =
+        vec![HashMap::new(); request.aggregations.len()];
+    for (source_index, (_, connection_index, terms)) in sources.iter().enumerate() {
+        let translator = Translator {
+            index: &connection_index.index,
+            mapping: &connection_index.mapping,
+            schema: &connection_index.schema,
+        };
+        let main = translator.translate(parsed).map_err(|e| invalid(e.0))?;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, main)];
+        for (field, values) in filters {
+            clauses.push((Occur::Must, filter_query(connection_index, field, values)?));
+        }
+        clauses.extend(trimming(&connection_index.mapping, terms));
+        let query = BooleanQuery::new(clauses);
+        let searcher = connection_index.reader.searcher();
+        let found = searcher
+            .search(&query, &AllMatches)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        for (score, address) in found {
+            let segment = searcher.segment_reader(address.segment_ord);
+            let fast = segment.fast_fields();
+            let id = fast
+                .str("id")
+                .ok()
+                .flatten()
+                .and_then(|column| {
+                    let ord = column.term_ords(address.doc_id).next()?;
+                    let mut text = String::new();
+                    column.ord_to_str(ord, &mut text).ok()?;
+                    Some(text)
+                })
+                .unwrap_or_default();
+            let sort_keys = request
+                .sort
+                .iter()
+                .map(|(name, _)| {
+                    values_of(connection_index, segment, address.doc_id, name)
+                        .into_iter()
+                        .next()
+                        .map(|(_, key)| key)
+                        .unwrap_or(SortKey::Missing)
+                })
+                .collect();
+            for (aggregation, counts) in request.aggregations.iter().zip(bucket_counts.iter_mut()) {
+                for (key, _) in values_of(
+                    connection_index,
+                    segment,
+                    address.doc_id,
+                    &aggregation.field,
+                ) {
+                    *counts.entry(key).or_default() += 1;
+                }
+            }
+            matches.push(Match {
+                source: source_index,
+                score,
+                address,
+                id,
+                sort_keys,
+            });
+        }
+    }
+    if request.sort.is_empty() {
+        matches.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| (a.source, a.address).cmp(&(b.source, b.address)))
+        });
+    } else {
+        matches.sort_by(|a, b| {
+            for (position, (_, descending)) in request.sort.iter().enumerate() {
+                let ordering = compare_keys(&a.sort_keys[position], &b.sort_keys[position]);
+                let ordering = if *descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                };
+                if ordering != std::cmp::Ordering::Equal {
+                    return ordering;
+                }
+            }
+            a.id.cmp(&b.id)
+        });
+    }
+    let aggregations = request
+        .aggregations
+        .iter()
+        .zip(bucket_counts)
+        .map(|(aggregation, counts)| (aggregation.field.clone(), buckets(aggregation, counts)))
+        .collect();
+    Ok(Ranked {
+        matches,
+        aggregations,
+    })
+}
+
+fn compare_keys(a: &SortKey, b: &SortKey) -> std::cmp::Ordering {
+    match (a, b) {
+        (SortKey::Number(x), SortKey::Number(y)) => x.total_cmp(y),
+        (SortKey::Text(x), SortKey::Text(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+        (SortKey::Missing, SortKey::Missing) => std::cmp::Ordering::Equal,
+        (SortKey::Missing, _) => std::cmp::Ordering::Greater,
+        (_, SortKey::Missing) => std::cmp::Ordering::Less,
+        (SortKey::Number(_), SortKey::Text(_)) => std::cmp::Ordering::Less,
+        (SortKey::Text(_), SortKey::Number(_)) => std::cmp::Ordering::Greater,
+    }
+}
+
+/// The refinable values of a property in one document: (bucket key, sort key).
+fn values_of(
+    connection_index: &ConnectionIndex,
+    segment: &SegmentReader,
+    doc: DocId,
+    name: &str,
+) -> Vec<(String, SortKey)> {
+    let Some(property) = connection_index.schema.property_by_name_or_alias(name) else {
+        return Vec::new();
+    };
+    let Some(fields) = connection_index.mapping.property(&property.name) else {
+        return Vec::new();
+    };
+    let fast = segment.fast_fields();
+    let schema = connection_index.index.schema();
+    match property.property_type.element() {
+        PropertyType::String | PropertyType::Principal => {
+            let Some(field) = fields.keyword else {
+                return Vec::new();
+            };
+            let Ok(Some(column)) = fast.str(schema.get_field_name(field)) else {
+                return Vec::new();
+            };
+            column
+                .term_ords(doc)
+                .filter_map(|ord| {
+                    let mut text = String::new();
+                    column.ord_to_str(ord, &mut text).ok()?;
+                    Some((text.clone(), SortKey::Text(text)))
+                })
+                .collect()
+        }
+        element => {
+            let Some(field) = fields.value else {
+                return Vec::new();
+            };
+            let name = schema.get_field_name(field);
+            match element {
+                PropertyType::Int64 => fast
+                    .i64(name)
+                    .map(|c| {
+                        c.values_for_doc(doc)
+                            .map(|v| (v.to_string(), SortKey::Number(v as f64)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                PropertyType::Double => fast
+                    .f64(name)
+                    .map(|c| {
+                        c.values_for_doc(doc)
+                            .map(|v| (v.to_string(), SortKey::Number(v)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                PropertyType::Boolean => fast
+                    .bool(name)
+                    .map(|c| {
+                        c.values_for_doc(doc)
+                            .map(|v| {
+                                (
+                                    if v { "True" } else { "False" }.to_string(),
+                                    SortKey::Number(v as u8 as f64),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => fast
+                    .date(name)
+                    .map(|c| {
+                        c.values_for_doc(doc)
+                            .map(|v| {
+                                let micros = v.into_timestamp_micros();
+                                let key = chrono::DateTime::from_timestamp_micros(micros)
+                                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                                    .unwrap_or_default();
+                                (key, SortKey::Number(micros as f64))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        }
+    }
+}
+
+fn filter_query(
+    connection_index: &ConnectionIndex,
+    field: &str,
+    values: &[String],
+) -> Result<Box<dyn Query>, Error> {
+    let Some(property) = connection_index
+        .schema
+        .property_by_name_or_alias(field)
+        .filter(|p| p.is_refinable)
+    else {
+        // The property is refinable in another content source only: nothing here matches.
+        return Ok(Box::new(BooleanQuery::new(Vec::new())));
+    };
+    let fields = connection_index
+        .mapping
+        .property(&property.name)
+        .ok_or_else(|| invalid(format!("'{field}' is not indexed")))?;
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for value in values {
+        let term = match property.property_type.element() {
+            PropertyType::String | PropertyType::Principal => {
+                fields.keyword.map(|f| Term::from_field_text(f, value))
+            }
+            PropertyType::Boolean => fields
+                .value
+                .and_then(|f| typed_term(f, PropertyType::Boolean, value)),
+            element => fields.value.and_then(|f| typed_term(f, element, value)),
+        };
+        let term =
+            term.ok_or_else(|| invalid(format!("'{value}' is not a valid value for '{field}'")))?;
+        clauses.push((
+            Occur::Should,
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+        ));
+    }
+    Ok(Box::new(BooleanQuery::new(clauses)))
+}
+
+fn buckets(aggregation: &AggregationRequest, counts: HashMap<String, u64>) -> Vec<Bucket> {
+    let mut buckets: Vec<Bucket> = counts
+        .into_iter()
+        .filter(|(key, count)| {
+            *count >= aggregation.minimum_count
+                && aggregation
+                    .prefix_filter
+                    .as_ref()
+                    .is_none_or(|prefix| key.starts_with(prefix.as_str()))
+        })
+        .map(|(key, count)| Bucket {
+            token: bucket_token(&key),
+            key,
+            count,
+        })
+        .collect();
+    buckets.sort_by(|a, b| {
+        let ordering = match aggregation.sort_by {
+            BucketSort::Count => a.count.cmp(&b.count).then_with(|| b.key.cmp(&a.key)),
+            BucketSort::KeyAsString => a.key.cmp(&b.key),
+            BucketSort::KeyAsNumber => {
+                let number = |key: &str| key.parse::<f64>().unwrap_or(f64::NAN);
+                number(&a.key).total_cmp(&number(&b.key))
+            }
+        };
+        if aggregation.descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    });
+    buckets.truncate(aggregation.size);
+    buckets
+}
+
+fn group_ids(page: &[&Match]) -> Vec<(usize, Vec<String>)> {
+    let mut groups: Vec<(usize, Vec<String>)> = Vec::new();
+    for matched in page {
+        match groups
+            .iter_mut()
+            .find(|(source, _)| *source == matched.source)
+        {
+            Some((_, ids)) => ids.push(matched.id.clone()),
+            None => groups.push((matched.source, vec![matched.id.clone()])),
+        }
+    }
+    groups
+}
+
+/// The retrievable properties asked for (all retrievable ones when `fields` is absent);
+/// `label_<label>` names the property carrying that label; other names are ignored.
+fn selected_properties(
+    item: &ExternalItem,
+    schema: &Schema,
+    fields: Option<&[String]>,
+) -> Map<String, Value> {
+    let wanted: Vec<&Property> = match fields {
+        None => schema
+            .properties
+            .iter()
+            .filter(|p| p.is_retrievable)
+            .collect(),
+        Some(fields) => fields
+            .iter()
+            .filter_map(|field| match field.strip_prefix("label_") {
+                Some(label) => schema
+                    .properties
+                    .iter()
+                    .find(|p| p.labels.iter().any(|l| l.eq_ignore_ascii_case(label))),
+                None => schema.property_by_name_or_alias(field),
+            })
+            .filter(|p| p.is_retrievable)
+            .collect(),
+    };
+    let mut properties = Map::new();
+    for property in wanted {
+        if let Some((name, value)) = item
+            .properties
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&property.name))
+        {
+            properties.insert(name.clone(), value.clone());
+        }
+    }
+    properties
+}
+
+/// A snippet of the content (or of the searchable properties) around the first search term,
+/// with matches in `<c0>` and elisions as `<ddd/>`.
+fn summary(item: &ExternalItem, schema: &Schema, search_terms: &[String]) -> String {
+    let mut text = item
+        .content
+        .as_ref()
+        .map(|c| c.searchable_text())
+        .unwrap_or_default();
+    if text.trim().is_empty() {
+        text = schema
+            .properties
+            .iter()
+            .filter(|p| p.is_searchable)
+            .filter_map(|p| {
+                item.properties
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&p.name))
+                    .map(|(_, v)| v)
+            })
+            .map(|value| match value {
+                Value::String(s) => s.clone(),
+                other => other
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return String::new();
+    }
+    let matches = |word: &str| {
+        let normalized: String = word
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+            .to_lowercase();
+        !normalized.is_empty()
+            && search_terms
+                .iter()
+                .any(|term| normalized.starts_with(term.as_str()))
+    };
+    const WINDOW: usize = 30;
+    let first = words.iter().position(|w| matches(w)).unwrap_or(0);
+    let start = first.saturating_sub(5);
+    let end = (start + WINDOW).min(words.len());
+    let mut snippet = String::new();
+    if start > 0 {
+        snippet.push_str("<ddd/>");
+    }
+    let rendered: Vec<String> = words[start..end]
+        .iter()
+        .map(|word| {
+            if matches(word) {
+                format!("<c0>{word}</c0>")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect();
+    snippet.push_str(&rendered.join(" "));
+    if end < words.len() {
+        snippet.push_str("<ddd/>");
+    }
+    snippet
+}
+
+/// Collects every matching document with its score.
+struct AllMatches;
+
+struct AllMatchesInSegment {
+    segment: SegmentOrdinal,
+    found: Vec<(Score, DocAddress)>,
+}
+
+impl Collector for AllMatches {
+    type Fruit = Vec<(Score, DocAddress)>;
+    type Child = AllMatchesInSegment;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        _reader: &SegmentReader,
+    ) -> tantivy::Result<AllMatchesInSegment> {
+        Ok(AllMatchesInSegment {
+            segment,
+            found: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(Score, DocAddress)>>) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits.concat())
+    }
+}
+
+impl SegmentCollector for AllMatchesInSegment {
+    type Fruit = Vec<(Score, DocAddress)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        self.found.push((score, DocAddress::new(self.segment, doc)));
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.found
+    }
+}

@@ -212,22 +212,23 @@ fn parse_aggregation(option: &Value, index: usize) -> Result<AggregationRequest,
         .get("bucketDefinition")
         .cloned()
         .unwrap_or(Value::Null);
-    let sort_by =
-        match definition
-            .get("sortBy")
-            .and_then(Value::as_str)
-            .unwrap_or("count")
-        {
-            s if s.eq_ignore_ascii_case("count") => BucketSort::Count,
-            s if s.eq_ignore_ascii_case("keyAsString") => BucketSort::KeyAsString,
-            s if s.eq_ignore_ascii_case("keyAsNumber") => BucketSort::KeyAsNumber,
-            other => return Err(bad(
+    let sort_by = match definition
+        .get("sortBy")
+        .and_then(Value::as_str)
+        .unwrap_or("count")
+    {
+        s if s.eq_ignore_ascii_case("count") => BucketSort::Count,
+        s if s.eq_ignore_ascii_case("keyAsString") => BucketSort::KeyAsString,
+        s if s.eq_ignore_ascii_case("keyAsNumber") => BucketSort::KeyAsNumber,
+        other => {
+            return Err(bad(
                 index,
                 format!(
                     "bucketDefinition.sortBy '{other}' must be count, keyAsString or keyAsNumber."
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if definition
         .get("ranges")
         .and_then(Value::as_array)

@@ -159,14 +159,15 @@ impl Translator<'_> {
         name: &str,
         comparison: &Comparison,
     ) -> Result<Box<dyn Query>, QueryError> {
-        let (value, prefix) =
-            match comparison {
-                Comparison::Matches { value, prefix, .. } => (value, *prefix),
-                Comparison::Equals(value) => (value, false),
-                _ => return Err(QueryError(format!(
+        let (value, prefix) = match comparison {
+            Comparison::Matches { value, prefix, .. } => (value, *prefix),
+            Comparison::Equals(value) => (value, false),
+            _ => {
+                return Err(QueryError(format!(
                     "'{name}' is a text property: comparisons and ranges need a number or a date"
-                ))),
-            };
+                )))
+            }
+        };
         if exact || fields.text.is_none() {
             let field = fields
                 .keyword

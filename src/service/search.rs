@@ -357,13 +357,28 @@ fn run_on_indexes(
         let found = searcher
             .search(&query, &AllMatches)
             .map_err(|e| Error::Internal(e.to_string()))?;
+        // Columns are opened once per segment, not once per matching document.
+        let mut columns: HashMap<SegmentOrdinal, SegmentColumns> = HashMap::new();
         for (score, address) in found {
-            let segment = searcher.segment_reader(address.segment_ord);
-            let fast = segment.fast_fields();
-            let id = fast
-                .str("id")
-                .ok()
-                .flatten()
+            let segment_columns = columns.entry(address.segment_ord).or_insert_with(|| {
+                let segment = searcher.segment_reader(address.segment_ord);
+                SegmentColumns {
+                    id: segment.fast_fields().str("id").ok().flatten(),
+                    sort: request
+                        .sort
+                        .iter()
+                        .map(|(name, _)| open_column(connection_index, segment, name))
+                        .collect(),
+                    aggregations: request
+                        .aggregations
+                        .iter()
+                        .map(|a| open_column(connection_index, segment, &a.field))
+                        .collect(),
+                }
+            });
+            let id = segment_columns
+                .id
+                .as_ref()
                 .and_then(|column| {
                     let ord = column.term_ords(address.doc_id).next()?;
                     let mut text = String::new();
@@ -371,24 +386,24 @@ fn run_on_indexes(
                     Some(text)
                 })
                 .unwrap_or_default();
-            let sort_keys = request
+            let sort_keys = segment_columns
                 .sort
                 .iter()
-                .map(|(name, _)| {
-                    values_of(connection_index, segment, address.doc_id, name)
+                .map(|column| {
+                    column
+                        .values(address.doc_id)
                         .into_iter()
                         .next()
                         .map(|(_, key)| key)
                         .unwrap_or(SortKey::Missing)
                 })
                 .collect();
-            for (aggregation, counts) in request.aggregations.iter().zip(bucket_counts.iter_mut()) {
-                for (key, _) in values_of(
-                    connection_index,
-                    segment,
-                    address.doc_id,
-                    &aggregation.field,
-                ) {
+            for (column, counts) in segment_columns
+                .aggregations
+                .iter()
+                .zip(bucket_counts.iter_mut())
+            {
+                for (key, _) in column.values(address.doc_id) {
                     *counts.entry(key).or_default() += 1;
                 }
             }
@@ -447,88 +462,93 @@ fn compare_keys(a: &SortKey, b: &SortKey) -> std::cmp::Ordering {
     }
 }
 
-/// The refinable values of a property in one document: (bucket key, sort key).
-fn values_of(
+struct SegmentColumns {
+    id: Option<tantivy::columnar::StrColumn>,
+    sort: Vec<ValueColumn>,
+    aggregations: Vec<ValueColumn>,
+}
+
+/// A property's fast column in one segment.
+enum ValueColumn {
+    Text(tantivy::columnar::StrColumn),
+    Int64(tantivy::columnar::Column<i64>),
+    Double(tantivy::columnar::Column<f64>),
+    Boolean(tantivy::columnar::Column<bool>),
+    Date(tantivy::columnar::Column<tantivy::DateTime>),
+    Absent,
+}
+
+fn open_column(
     connection_index: &ConnectionIndex,
     segment: &SegmentReader,
-    doc: DocId,
     name: &str,
-) -> Vec<(String, SortKey)> {
+) -> ValueColumn {
     let Some(property) = connection_index.schema.property_by_name_or_alias(name) else {
-        return Vec::new();
+        return ValueColumn::Absent;
     };
     let Some(fields) = connection_index.mapping.property(&property.name) else {
-        return Vec::new();
+        return ValueColumn::Absent;
     };
     let fast = segment.fast_fields();
     let schema = connection_index.index.schema();
-    match property.property_type.element() {
-        PropertyType::String | PropertyType::Principal => {
-            let Some(field) = fields.keyword else {
-                return Vec::new();
-            };
-            let Ok(Some(column)) = fast.str(schema.get_field_name(field)) else {
-                return Vec::new();
-            };
-            column
+    let column = match property.property_type.element() {
+        PropertyType::String | PropertyType::Principal => fields
+            .keyword
+            .and_then(|field| fast.str(schema.get_field_name(field)).ok().flatten())
+            .map(ValueColumn::Text),
+        element => fields.value.and_then(|field| {
+            let name = schema.get_field_name(field);
+            match element {
+                PropertyType::Int64 => fast.i64(name).ok().map(ValueColumn::Int64),
+                PropertyType::Double => fast.f64(name).ok().map(ValueColumn::Double),
+                PropertyType::Boolean => fast.bool(name).ok().map(ValueColumn::Boolean),
+                _ => fast.date(name).ok().map(ValueColumn::Date),
+            }
+        }),
+    };
+    column.unwrap_or(ValueColumn::Absent)
+}
+
+impl ValueColumn {
+    /// The document's values: (bucket key, sort key).
+    fn values(&self, doc: DocId) -> Vec<(String, SortKey)> {
+        match self {
+            ValueColumn::Text(column) => column
                 .term_ords(doc)
                 .filter_map(|ord| {
                     let mut text = String::new();
                     column.ord_to_str(ord, &mut text).ok()?;
                     Some((text.clone(), SortKey::Text(text)))
                 })
-                .collect()
-        }
-        element => {
-            let Some(field) = fields.value else {
-                return Vec::new();
-            };
-            let name = schema.get_field_name(field);
-            match element {
-                PropertyType::Int64 => fast
-                    .i64(name)
-                    .map(|c| {
-                        c.values_for_doc(doc)
-                            .map(|v| (v.to_string(), SortKey::Number(v as f64)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                PropertyType::Double => fast
-                    .f64(name)
-                    .map(|c| {
-                        c.values_for_doc(doc)
-                            .map(|v| (v.to_string(), SortKey::Number(v)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                PropertyType::Boolean => fast
-                    .bool(name)
-                    .map(|c| {
-                        c.values_for_doc(doc)
-                            .map(|v| {
-                                (
-                                    if v { "True" } else { "False" }.to_string(),
-                                    SortKey::Number(v as u8 as f64),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                _ => fast
-                    .date(name)
-                    .map(|c| {
-                        c.values_for_doc(doc)
-                            .map(|v| {
-                                let micros = v.into_timestamp_micros();
-                                let key = chrono::DateTime::from_timestamp_micros(micros)
-                                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                                    .unwrap_or_default();
-                                (key, SortKey::Number(micros as f64))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }
+                .collect(),
+            ValueColumn::Int64(column) => column
+                .values_for_doc(doc)
+                .map(|v| (v.to_string(), SortKey::Number(v as f64)))
+                .collect(),
+            ValueColumn::Double(column) => column
+                .values_for_doc(doc)
+                .map(|v| (v.to_string(), SortKey::Number(v)))
+                .collect(),
+            ValueColumn::Boolean(column) => column
+                .values_for_doc(doc)
+                .map(|v| {
+                    (
+                        if v { "True" } else { "False" }.to_string(),
+                        SortKey::Number(v as u8 as f64),
+                    )
+                })
+                .collect(),
+            ValueColumn::Date(column) => column
+                .values_for_doc(doc)
+                .map(|v| {
+                    let micros = v.into_timestamp_micros();
+                    let key = chrono::DateTime::from_timestamp_micros(micros)
+                        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default();
+                    (key, SortKey::Number(micros as f64))
+                })
+                .collect(),
+            ValueColumn::Absent => Vec::new(),
         }
     }
 }

@@ -98,13 +98,7 @@ pub async fn list(
         .take(options.top.unwrap_or(usize::MAX))
         .map(|entity| Value::Object(options.project(entity)))
         .collect();
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!("{}/$metadata#external/connections", graph.base_url)),
-        );
-    }
+    let mut body = graph.body_with_context("external/connections");
     body.insert("value".into(), Value::Array(value));
     Ok(Json(Value::Object(body)).into_response())
 }
@@ -236,13 +230,7 @@ fn connection_json(
     view: &ConnectionView,
     context: &str,
 ) -> Map<String, Value> {
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!("{}/$metadata#{context}", graph.base_url)),
-        );
-    }
+    let mut body = graph.body_with_context(context);
     body.extend(connection_properties(graph.version, view));
     body
 }

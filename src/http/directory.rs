@@ -284,25 +284,17 @@ pub async fn list_members(
 }
 
 fn collection(graph: &GraphRequest, context: &str, value: Vec<Value>) -> Value {
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!("{}/$metadata#{context}", graph.base_url)),
-        );
-    }
+    let mut body = graph.body_with_context(context);
     body.insert("value".into(), Value::Array(value));
     Value::Object(body)
 }
 
 fn user_json(graph: &GraphRequest, user: &DirectoryUser, with_context: bool) -> Map<String, Value> {
-    let mut body = Map::new();
-    if with_context && !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!("{}/$metadata#users/$entity", graph.base_url)),
-        );
-    }
+    let mut body = if with_context {
+        graph.body_with_context("users/$entity")
+    } else {
+        Map::new()
+    };
     body.insert("id".into(), json!(user.id));
     body.insert("userPrincipalName".into(), json!(user.user_principal_name));
     body.insert("displayName".into(), json!(user.display_name));
@@ -315,13 +307,11 @@ fn group_json(
     group: &DirectoryGroup,
     with_context: bool,
 ) -> Map<String, Value> {
-    let mut body = Map::new();
-    if with_context && !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!("{}/$metadata#groups/$entity", graph.base_url)),
-        );
-    }
+    let mut body = if with_context {
+        graph.body_with_context("groups/$entity")
+    } else {
+        Map::new()
+    };
     body.insert("id".into(), json!(group.id));
     body.insert("displayName".into(), json!(group.display_name));
     body.insert("description".into(), json!(group.description));

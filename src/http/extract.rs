@@ -94,6 +94,21 @@ impl FromRequestParts<AppState> for GraphRequest {
     }
 }
 
+impl GraphRequest {
+    /// A response body that starts with `@odata.context` (`<base>/$metadata#<fragment>`),
+    /// unless the client asked for `odata.metadata=none`.
+    pub fn body_with_context(&self, fragment: &str) -> serde_json::Map<String, Value> {
+        let mut body = serde_json::Map::new();
+        if !self.metadata_none {
+            body.insert(
+                "@odata.context".into(),
+                Value::String(format!("{}/$metadata#{fragment}", self.base_url)),
+            );
+        }
+        body
+    }
+}
+
 /// A request body that must be one JSON object, read within the configured size cap.
 #[derive(Debug)]
 pub struct JsonObject(pub Map<String, Value>);

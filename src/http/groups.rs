@@ -165,13 +165,9 @@ pub async fn add_member(
         member_type,
     )
     .await?;
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!("{}/$metadata#external/connections('{connection_id}')/groups('{group_id}')/members/$entity", graph.base_url)),
-        );
-    }
+    let mut body = graph.body_with_context(&format!(
+        "external/connections('{connection_id}')/groups('{group_id}')/members/$entity"
+    ));
     body.insert("id".into(), json!(id));
     body.insert("type".into(), json!(member_type));
     Ok((StatusCode::CREATED, Json(Value::Object(body))).into_response())
@@ -198,16 +194,9 @@ fn group_json(
     connection_id: &ConnectionId,
     group: &ExternalGroup,
 ) -> Map<String, Value> {
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!(
-                "{}/$metadata#external/connections('{connection_id}')/groups/$entity",
-                graph.base_url
-            )),
-        );
-    }
+    let mut body = graph.body_with_context(&format!(
+        "external/connections('{connection_id}')/groups/$entity"
+    ));
     body.insert("id".into(), json!(group.id));
     body.insert("displayName".into(), json!(group.display_name));
     body.insert("description".into(), json!(group.description));

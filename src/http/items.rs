@@ -228,13 +228,8 @@ pub async fn add_activities(
             Value::Object(entry)
         })
         .collect();
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!("{}/$metadata#Collection(microsoft.graph.externalConnectors.externalActivityResult)", graph.base_url)),
-        );
-    }
+    let mut body = graph
+        .body_with_context("Collection(microsoft.graph.externalConnectors.externalActivityResult)");
     body.insert("value".into(), Value::Array(value));
     let status = if all_recorded {
         StatusCode::OK
@@ -259,16 +254,9 @@ pub async fn quota(
     let connection_id = ConnectionId::lookup(&connection_id);
     let items_remaining =
         service::items::items_remaining(&state, &graph.caller, &connection_id).await?;
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!(
-                "{}/$metadata#external/connections('{connection_id}')/quota/$entity",
-                graph.base_url
-            )),
-        );
-    }
+    let mut body = graph.body_with_context(&format!(
+        "external/connections('{connection_id}')/quota/$entity"
+    ));
     body.insert("itemsRemaining".into(), json!(items_remaining));
     Ok(Json(Value::Object(body)).into_response())
 }
@@ -501,16 +489,9 @@ fn item_json(
     connection_id: &ConnectionId,
     item: &ExternalItem,
 ) -> Map<String, Value> {
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!(
-                "{}/$metadata#external/connections('{connection_id}')/items/$entity",
-                graph.base_url
-            )),
-        );
-    }
+    let mut body = graph.body_with_context(&format!(
+        "external/connections('{connection_id}')/items/$entity"
+    ));
     body.insert("id".into(), json!(item.id.as_str()));
     body.insert("acl".into(), acl_json(graph.version, &item.acl));
     body.insert("properties".into(), Value::Object(item.properties.clone()));

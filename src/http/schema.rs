@@ -317,16 +317,10 @@ pub fn schema_json(
     connection_id: &ConnectionId,
     schema: &Schema,
 ) -> Map<String, Value> {
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!(
-                "{}/$metadata#external/connections('{}')/schema/$entity",
-                graph.base_url, connection_id
-            )),
-        );
-    }
+    let mut body = graph.body_with_context(&format!(
+        "external/connections('{}')/schema/$entity",
+        connection_id
+    ));
     body.insert("baseType".into(), json!(BASE_TYPE));
     let evolvable = |name: &'static str, is_evolvable: bool| {
         if is_evolvable && !graph.include_unknown_enum_members {
@@ -385,16 +379,10 @@ fn operation_json(
     connection_id: &ConnectionId,
     operation: &ConnectionOperation,
 ) -> Map<String, Value> {
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!(
-                "{}/$metadata#external/connections('{}')/operations/$entity",
-                graph.base_url, connection_id
-            )),
-        );
-    }
+    let mut body = graph.body_with_context(&format!(
+        "external/connections('{}')/operations/$entity",
+        connection_id
+    ));
     body.insert("id".into(), json!(operation.id.as_str()));
     body.insert("status".into(), json!(operation.status.as_str()));
     let error = match &operation.error {

@@ -56,16 +56,7 @@ pub async fn query(
         let result = service::search::search(&state, &graph.caller, request).await?;
         responses.push(response_json(&result));
     }
-    let mut body = Map::new();
-    if !graph.metadata_none {
-        body.insert(
-            "@odata.context".into(),
-            json!(format!(
-                "{}/$metadata#Collection(microsoft.graph.searchResponse)",
-                graph.base_url
-            )),
-        );
-    }
+    let mut body = graph.body_with_context("Collection(microsoft.graph.searchResponse)");
     body.insert("value".into(), Value::Array(responses));
     Ok(Json(Value::Object(body)).into_response())
 }

@@ -46,14 +46,7 @@ pub fn find_user(
             "SELECT id, user_principal_name, display_name, user_type FROM directory_users
              WHERE tenant_id = ?1 AND (id = ?2 OR user_principal_name = ?2)",
             params![tenant.as_str(), id_or_upn],
-            |row| {
-                Ok(DirectoryUser {
-                    id: row.get(0)?,
-                    user_principal_name: row.get(1)?,
-                    display_name: row.get(2)?,
-                    user_type: row.get(3)?,
-                })
-            },
+            user_from_row,
         )
         .optional()?)
 }
@@ -62,14 +55,7 @@ pub fn list_users(db: &Connection, tenant: &TenantId) -> Result<Vec<DirectoryUse
     let mut statement = db.prepare(
         "SELECT id, user_principal_name, display_name, user_type FROM directory_users WHERE tenant_id = ?1 ORDER BY user_principal_name",
     )?;
-    let rows = statement.query_map([tenant.as_str()], |row| {
-        Ok(DirectoryUser {
-            id: row.get(0)?,
-            user_principal_name: row.get(1)?,
-            display_name: row.get(2)?,
-            user_type: row.get(3)?,
-        })
-    })?;
+    let rows = statement.query_map([tenant.as_str()], user_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -107,14 +93,7 @@ pub fn get_group(
         .query_row(
             "SELECT id, display_name, description, mail_nickname FROM directory_groups WHERE tenant_id = ?1 AND id = ?2",
             params![tenant.as_str(), id],
-            |row| {
-                Ok(DirectoryGroup {
-                    id: row.get(0)?,
-                    display_name: row.get(1)?,
-                    description: row.get(2)?,
-                    mail_nickname: row.get(3)?,
-                })
-            },
+            group_from_row,
         )
         .optional()?)
 }
@@ -122,14 +101,7 @@ pub fn get_group(
 pub fn list_groups(db: &Connection, tenant: &TenantId) -> Result<Vec<DirectoryGroup>, StoreError> {
     let mut statement =
         db.prepare("SELECT id, display_name, description, mail_nickname FROM directory_groups WHERE tenant_id = ?1 ORDER BY display_name, id")?;
-    let rows = statement.query_map([tenant.as_str()], |row| {
-        Ok(DirectoryGroup {
-            id: row.get(0)?,
-            display_name: row.get(1)?,
-            description: row.get(2)?,
-            mail_nickname: row.get(3)?,
-        })
-    })?;
+    let rows = statement.query_map([tenant.as_str()], group_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -193,4 +165,22 @@ pub fn all_memberships(
         .prepare_cached("SELECT group_id, member_id FROM directory_members WHERE tenant_id = ?1")?;
     let rows = statement.query_map([tenant.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryUser> {
+    Ok(DirectoryUser {
+        id: row.get(0)?,
+        user_principal_name: row.get(1)?,
+        display_name: row.get(2)?,
+        user_type: row.get(3)?,
+    })
+}
+
+fn group_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryGroup> {
+    Ok(DirectoryGroup {
+        id: row.get(0)?,
+        display_name: row.get(1)?,
+        description: row.get(2)?,
+        mail_nickname: row.get(3)?,
+    })
 }

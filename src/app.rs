@@ -34,7 +34,8 @@ impl App {
         let (store, index) = match &config.persistence {
             Persistence::InMemory => {
                 let store = Store::open(None)?;
-                let index = SearchIndex::start(None, store.clone());
+                let index =
+                    SearchIndex::start(None, store.clone(), config.index_lag, clock.clone());
                 (store, index)
             }
             Persistence::DataDir(dir) => {
@@ -42,7 +43,12 @@ impl App {
                     .with_context(|| format!("creating the data dir {}", dir.display()))?;
                 let store = Store::open(Some(&dir.join("gcemu.sqlite3")))
                     .with_context(|| format!("opening the database in {}", dir.display()))?;
-                let index = SearchIndex::start(Some(dir.join("index")), store.clone());
+                let index = SearchIndex::start(
+                    Some(dir.join("index")),
+                    store.clone(),
+                    config.index_lag,
+                    clock.clone(),
+                );
                 (store, index)
             }
         };
@@ -95,10 +101,12 @@ impl App {
         let service = axum::middleware::map_request(http::context::normalize_path).layer(router);
         let make_service = axum::ServiceExt::<Request>::into_make_service(service);
         let sweeper = tokio::spawn(sweep_operations(self.state.clone()));
+        let releaser = tokio::spawn(release_delayed_index_changes(self.state.clone()));
         let served = axum::serve(self.listener, make_service)
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        releaser.abort();
         // Index work already acknowledged to clients is committed before the process ends.
         self.state.index.shutdown().await;
         served
@@ -115,5 +123,18 @@ async fn sweep_operations(state: AppState) {
         if let Err(error) = service::schema::settle_all(&state).await {
             tracing::error!(%error, "settling schema operations failed");
         }
+    }
+}
+
+/// With `--index-lag`, hands held-back index changes to the indexer as the clock reaches them
+/// (searches and `/_emulator/clock/advance` also release, so tests never wait for this).
+async fn release_delayed_index_changes(state: AppState) {
+    if state.config.index_lag.is_zero() {
+        return;
+    }
+    let mut interval = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        interval.tick().await;
+        state.index.release_due();
     }
 }

@@ -111,6 +111,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GCEMU_SCHEMA_DELAY", default_value = "0s", value_parser = parse_duration)]
     pub schema_delay: std::time::Duration,
 
+    /// How long after an acknowledged write before search sees it (e.g. 0s, 5s), on the
+    /// emulator's clock. At 0s a search reads its own writes.
+    #[arg(long, env = "GCEMU_INDEX_LAG", default_value = "0s", value_parser = parse_duration)]
+    pub index_lag: std::time::Duration,
+
     /// How a schema breaking a semantic rule (labels, searchable with refinable, exact match,
     /// name collisions, update rules) is refused: `request` answers 400 to the PATCH, `operation`
     /// accepts it and fails the operation. Syntax rules always get 400.
@@ -155,6 +160,7 @@ impl ServeArgs {
                 LogFormatArg::Json => LogFormat::Json,
             },
             schema_delay: self.schema_delay,
+            index_lag: self.index_lag,
             schema_errors: match self.schema_errors {
                 SchemaErrorsArg::Request => SchemaErrors::Request,
                 SchemaErrorsArg::Operation => SchemaErrors::Operation,

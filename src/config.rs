@@ -37,6 +37,8 @@ pub struct Config {
     /// How long a schema operation stays `inprogress` (by the emulator's clock).
     pub schema_delay: Duration,
     pub schema_errors: SchemaErrors,
+    /// How long after an acknowledged write before search sees it (by the emulator's clock).
+    pub index_lag: Duration,
     /// Largest request body accepted, in bytes (the item size cap).
     pub max_body_bytes: usize,
     /// Connections a tenant may hold.
@@ -56,6 +58,7 @@ impl Config {
             log_format: LogFormat::Text,
             schema_delay: Duration::ZERO,
             schema_errors: SchemaErrors::Request,
+            index_lag: Duration::ZERO,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_connections_per_tenant: DEFAULT_MAX_CONNECTIONS_PER_TENANT,
             item_quota: None,

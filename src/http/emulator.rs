@@ -105,6 +105,7 @@ async fn advance_clock(
         .clock
         .advance(chrono::Duration::milliseconds((seconds * 1000.0) as i64));
     service::schema::settle_all(&state).await?;
+    state.index.release_due();
     Ok(Json(
         json!({ "now": state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }),
     )

@@ -23,6 +23,7 @@ use tantivy::schema::Value as _;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use tokio::sync::{oneshot, watch};
 
+use crate::clock::SharedClock;
 use crate::domain::ids::{ConnectionId, ItemId, TenantId};
 use crate::domain::item::ExternalItem;
 use crate::domain::schema::Schema;
@@ -92,8 +93,19 @@ pub struct SearchIndex {
     /// The effective schema per connection; items are validated against it.
     schemas: Arc<RwLock<HashMap<Key, Arc<Schema>>>>,
     commands: mpsc::Sender<Command>,
-    written_seq: Arc<AtomicU64>,
+    /// The highest write sequence number handed to the indexer (searches wait for it).
+    sent_seq: Arc<AtomicU64>,
     indexed_seq: watch::Receiver<u64>,
+    /// With `--index-lag`: item changes wait here until the clock reaches write time + lag.
+    delay: Option<Arc<DelayLine>>,
+}
+
+/// Item changes held back by `--index-lag`, in write order.
+struct DelayLine {
+    lag: chrono::Duration,
+    clock: SharedClock,
+    queue:
+        std::sync::Mutex<std::collections::VecDeque<(chrono::DateTime<chrono::Utc>, u64, Command)>>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -106,7 +118,14 @@ impl std::fmt::Debug for SearchIndex {
 
 impl SearchIndex {
     /// Starts the indexer thread; indexes go under `root`, or in RAM when `root` is `None`.
-    pub fn start(root: Option<PathBuf>, store: Store) -> SearchIndex {
+    /// With a non-zero `lag`, item changes become searchable only once `clock` has moved `lag`
+    /// past their write (`--index-lag`).
+    pub fn start(
+        root: Option<PathBuf>,
+        store: Store,
+        lag: std::time::Duration,
+        clock: SharedClock,
+    ) -> SearchIndex {
         let (commands, receiver) = mpsc::channel();
         let (indexed_sender, indexed_seq) = watch::channel(0);
         let indexes: Arc<RwLock<HashMap<Key, Arc<ConnectionIndex>>>> = Arc::default();
@@ -121,12 +140,20 @@ impl SearchIndex {
             .name("gcemu-indexer".into())
             .spawn(move || indexer.run(receiver))
             .expect("the indexer thread starts");
+        let delay = (!lag.is_zero()).then(|| {
+            Arc::new(DelayLine {
+                lag: chrono::Duration::from_std(lag).unwrap_or(chrono::Duration::MAX),
+                clock,
+                queue: Default::default(),
+            })
+        });
         SearchIndex {
             indexes,
             schemas: Arc::default(),
             commands,
-            written_seq: Arc::new(AtomicU64::new(0)),
+            sent_seq: Arc::new(AtomicU64::new(0)),
             indexed_seq,
+            delay,
         }
     }
 
@@ -138,12 +165,14 @@ impl SearchIndex {
         item: ExternalItem,
         seq: u64,
     ) {
-        self.written_seq.fetch_max(seq, Ordering::SeqCst);
-        let _ = self.commands.send(Command::Upsert {
-            key: key(tenant, connection_id),
-            item,
+        self.send_item_change(
+            Command::Upsert {
+                key: key(tenant, connection_id),
+                item,
+                seq,
+            },
             seq,
-        });
+        );
     }
 
     /// Queues an item deletion (from a store post-commit effect).
@@ -154,12 +183,14 @@ impl SearchIndex {
         item_id: ItemId,
         seq: u64,
     ) {
-        self.written_seq.fetch_max(seq, Ordering::SeqCst);
-        let _ = self.commands.send(Command::Delete {
-            key: key(tenant, connection_id),
-            item_id,
+        self.send_item_change(
+            Command::Delete {
+                key: key(tenant, connection_id),
+                item_id,
+                seq,
+            },
             seq,
-        });
+        );
     }
 
     /// Makes `schema` the connection's effective schema now, and has the index follow it
@@ -192,6 +223,7 @@ impl SearchIndex {
     pub fn drop_connection(&self, tenant: &TenantId, connection_id: &ConnectionId) {
         let key = key(tenant, connection_id);
         self.schemas.write().expect("schema lock").remove(&key);
+        self.forget_delayed(|delayed| *delayed != key);
         let _ = self.commands.send(Command::DropConnection { key });
     }
 
@@ -200,6 +232,7 @@ impl SearchIndex {
             .write()
             .expect("schema lock")
             .retain(|(key_tenant, _), _| tenant.is_some_and(|tenant| key_tenant != tenant));
+        self.forget_delayed(|(key_tenant, _)| tenant.is_some_and(|tenant| key_tenant != tenant));
         let _ = self.commands.send(Command::Reset {
             tenant: tenant.cloned(),
         });
@@ -222,9 +255,57 @@ impl SearchIndex {
         }
     }
 
-    /// Waits until the index has caught up with every write acknowledged before this call.
+    fn send_item_change(&self, command: Command, seq: u64) {
+        match &self.delay {
+            None => {
+                self.sent_seq.fetch_max(seq, Ordering::SeqCst);
+                let _ = self.commands.send(command);
+            }
+            Some(delay) => {
+                let visible_at = delay.clock.now() + delay.lag;
+                delay
+                    .queue
+                    .lock()
+                    .expect("delay lock")
+                    .push_back((visible_at, seq, command));
+            }
+        }
+    }
+
+    /// Hands the indexer every held-back change whose time has come (no-op without a lag).
+    pub fn release_due(&self) {
+        let Some(delay) = &self.delay else { return };
+        let now = delay.clock.now();
+        let mut queue = delay.queue.lock().expect("delay lock");
+        while queue
+            .front()
+            .is_some_and(|(visible_at, _, _)| *visible_at <= now)
+        {
+            let (_, seq, command) = queue.pop_front().expect("checked");
+            self.sent_seq.fetch_max(seq, Ordering::SeqCst);
+            let _ = self.commands.send(command);
+        }
+    }
+
+    /// Forgets held-back changes of a connection or tenant that was deleted or reset.
+    fn forget_delayed(&self, keep: impl Fn(&Key) -> bool) {
+        if let Some(delay) = &self.delay {
+            delay
+                .queue
+                .lock()
+                .expect("delay lock")
+                .retain(|(_, _, command)| match command {
+                    Command::Upsert { key, .. } | Command::Delete { key, .. } => keep(key),
+                    _ => true,
+                });
+        }
+    }
+
+    /// Waits until the index reflects every write acknowledged before this call (with
+    /// `--index-lag`, every write old enough to be visible).
     pub async fn wait_for_acknowledged_writes(&self) -> Result<(), IndexError> {
-        let target = self.written_seq.load(Ordering::SeqCst);
+        self.release_due();
+        let target = self.sent_seq.load(Ordering::SeqCst);
         let mut indexed = self.indexed_seq.clone();
         indexed
             .wait_for(|seq| *seq >= target)
@@ -248,7 +329,7 @@ impl SearchIndex {
     /// At start: the store's write sequence stands at `seq`, and once the commands queued before
     /// this one (the reconciliation of every connection) are applied, the index reflects it.
     pub fn caught_up_with_store(&self, seq: u64) {
-        self.written_seq.fetch_max(seq, Ordering::SeqCst);
+        self.sent_seq.fetch_max(seq, Ordering::SeqCst);
         let _ = self.commands.send(Command::CaughtUp(seq));
     }
 }

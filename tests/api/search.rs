@@ -480,3 +480,68 @@ async fn writes_and_membership_changes_are_visible_to_the_next_search() {
         ["R4"]
     );
 }
+
+#[tokio::test]
+async fn index_lag_delays_visibility_by_the_emulator_clock() {
+    let mut config = Config::for_tests();
+    config.index_lag = std::time::Duration::from_secs(30);
+    let app = ready_app(config).await;
+    build_tenant(&app).await;
+    let token = token_for(&app, "adele@contoso.com").await;
+    let total = |reply: Reply| {
+        reply.body["value"][0]["hitsContainers"][0]["total"]
+            .as_u64()
+            .unwrap()
+    };
+    let item = |title: &str| json!({"acl": everyone(), "properties": {"title": title}});
+    assert_eq!(
+        app.put(
+            "/v1.0/external/connections/tickets/items/L1",
+            &item("quokka one")
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        app.get("/v1.0/external/connections/tickets/items/L1")
+            .await
+            .status,
+        200,
+        "the store has it at once"
+    );
+    assert_eq!(
+        total(search_as(&app, &token, request("quokka")).await),
+        0,
+        "search does not, yet"
+    );
+    app.advance_clock(29).await;
+    assert_eq!(total(search_as(&app, &token, request("quokka")).await), 0);
+    app.advance_clock(1).await;
+    assert_eq!(
+        total(search_as(&app, &token, request("quokka")).await),
+        1,
+        "visible once the lag has passed"
+    );
+
+    app.put(
+        "/v1.0/external/connections/tickets/items/L1",
+        &item("wombat one"),
+    )
+    .await;
+    assert_eq!(
+        total(search_as(&app, &token, request("quokka")).await),
+        1,
+        "the old version stays visible during the lag"
+    );
+    assert_eq!(total(search_as(&app, &token, request("wombat")).await), 0);
+    app.delete("/v1.0/external/connections/tickets/items/L1")
+        .await;
+    app.advance_clock(30).await;
+    assert_eq!(total(search_as(&app, &token, request("quokka")).await), 0);
+    assert_eq!(
+        total(search_as(&app, &token, request("wombat")).await),
+        0,
+        "the deletion applied after the lag too"
+    );
+}

@@ -51,6 +51,10 @@ fn help_explains_every_serve_flag() {
         "--schema-delay",
         "--max-body-bytes",
         "--max-connections",
+        "--index-lag",
+        "--schema-errors",
+        "--item-quota",
+        "--max-items-per-connection",
     ] {
         assert!(help.contains(flag), "serve --help lacks {flag}:\n{help}");
     }
@@ -64,7 +68,13 @@ fn help_explains_every_serve_flag() {
         assert!(help.contains(variable), "serve --help lacks {variable}");
     }
     let output = gcemu().arg("--help").output().unwrap();
-    assert!(String::from_utf8(output.stdout).unwrap().contains("serve"));
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(help.contains("serve") && help.contains("token"));
+    let output = gcemu().args(["token", "--help"]).output().unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in ["--tenant", "--user", "--app", "--roles", "--scopes"] {
+        assert!(help.contains(flag), "token --help lacks {flag}");
+    }
 }
 
 #[test]
@@ -127,4 +137,25 @@ fn a_bad_duration_is_refused_at_start() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("soon"));
+}
+
+#[test]
+fn token_prints_a_jwt_with_the_requested_claims() {
+    let output = gcemu()
+        .args([
+            "token",
+            "--tenant",
+            "contoso",
+            "--user",
+            "adele@contoso.com",
+            "--scopes",
+            "ExternalItem.Read.All",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let token = String::from_utf8(output.stdout).unwrap();
+    let caller = gcemu::auth::caller_from_authorization(Some(&format!("Bearer {}", token.trim())));
+    assert_eq!(caller.tenant.as_str(), "contoso");
+    assert_eq!(caller.user.as_deref(), Some("adele@contoso.com"));
 }

@@ -127,8 +127,8 @@ pub struct ServeArgs {
     )]
     pub schema_errors: SchemaErrorsArg,
 
-    /// Largest request body accepted, in bytes; larger bodies get 413 (default 4 MB, the
-    /// documented item size cap; the newest docs say 30 MB = 31457280).
+    /// Largest request body accepted, in bytes (the item size cap); larger bodies get 413.
+    /// Default 30 MB, the newest docs' figure; 4194304 (4 MB) rehearses the older limit.
     #[arg(long, env = "GCEMU_MAX_BODY_BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 

@@ -72,8 +72,8 @@ impl Config {
     }
 }
 
-/// 4 MB: the item size cap of the API overview and the beta PUT page (spec/limits.md).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// 30 MB: the item size cap of the newest PUT page (spec/limits.md; older pages say 4 MB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 30 * 1024 * 1024;
 /// 30 connections per tenant (spec/limits.md, previous limits page).
 pub const DEFAULT_MAX_CONNECTIONS_PER_TENANT: usize = 30;
 /// 5 million items per connection (spec/limits.md, previous limits page).

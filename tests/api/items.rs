@@ -682,3 +682,24 @@ async fn items_and_their_index_survive_a_restart() {
     );
     assert_eq!(index_doc_count(&app, Some("ghost")), 0, "the ghost is gone");
 }
+
+#[tokio::test]
+async fn an_item_over_the_size_cap_gets_413_and_changes_nothing() {
+    let mut config = Config::for_tests();
+    config.max_body_bytes = 64 * 1024;
+    let app = ready_app(config).await;
+    put(&app, "T1", &full_item()).await;
+    let before = app.get(&format!("{ITEMS}/T1")).await.body;
+    let mut big = full_item();
+    big["content"] = json!({"type": "text", "value": "x".repeat(70 * 1024)});
+    put(&app, "T1", &big)
+        .await
+        .assert_error(413, "RequestEntityTooLarge");
+    assert_eq!(app.get(&format!("{ITEMS}/T1")).await.body, before);
+    big["content"]["value"] = json!("x".repeat(60 * 1024));
+    assert_eq!(
+        put(&app, "T1", &big).await.status,
+        200,
+        "just under the cap is fine"
+    );
+}

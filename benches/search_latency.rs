@@ -21,6 +21,7 @@ async fn main() {
         .await
         .expect("the app builds");
     let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
     tokio::spawn(app.serve(std::future::pending()));
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| client.post(format!("{base}{path}")).json(&body).send();
@@ -125,6 +126,66 @@ async fn main() {
             .unwrap();
     }
     durations.sort();
+    let mut plain = query.clone();
+    plain["requests"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("aggregations");
+    let mut plain_durations: Vec<Duration> = Vec::with_capacity(N_QUERIES);
+    for _ in 0..N_QUERIES {
+        let started = Instant::now();
+        client
+            .post(format!("{base}/v1.0/search/query"))
+            .bearer_auth(&token)
+            .json(&plain)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        plain_durations.push(started.elapsed());
+    }
+    plain_durations.sort();
+    let index = state
+        .index
+        .get(
+            &gcemu::domain::ids::TenantId::default_tenant(),
+            &gcemu::domain::ids::ConnectionId::lookup("tickets"),
+        )
+        .unwrap();
+    println!(
+        "index: {} segments",
+        index.reader.searcher().segment_readers().len()
+    );
+    for probe in ["*", "printer", "status:open"] {
+        let mut probed = plain.clone();
+        probed["requests"][0]["query"]["queryString"] = json!(probe);
+        let mut times: Vec<Duration> = Vec::new();
+        for _ in 0..50 {
+            let started = Instant::now();
+            client
+                .post(format!("{base}/v1.0/search/query"))
+                .bearer_auth(&token)
+                .json(&probed)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "probe {probe:?}: median {:.1} ms",
+            times[25].as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "search without the aggregation: median {:.1} ms",
+        plain_durations[N_QUERIES / 2].as_secs_f64() * 1e3
+    );
     println!(
         "ingestion: {N_ITEMS} items over HTTP with {N_WRITERS} concurrent writers in {:.1} s ({:.0} items/s)",
         ingestion.as_secs_f64(),

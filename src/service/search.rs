@@ -181,13 +181,8 @@ pub async fn search(
     .map_err(|e| Error::Internal(e.to_string()))??;
     let (ranked, sources, parsed) = index_results;
 
-    let total = ranked.matches.len();
-    let page: Vec<&Match> = ranked
-        .matches
-        .iter()
-        .skip(request.from)
-        .take(request.size)
-        .collect();
+    let total = ranked.total;
+    let page: Vec<&Match> = ranked.page.iter().collect();
     let search_terms = kql::search_terms(&parsed);
     let mut hits = Vec::with_capacity(page.len());
     let mut items_by_source: HashMap<usize, HashMap<String, ExternalItem>> = HashMap::new();
@@ -315,6 +310,7 @@ struct Match {
     source: usize,
     score: Score,
     address: DocAddress,
+    /// Resolved only for the returned page (resolving costs a dictionary lookup).
     id: String,
     sort_keys: Vec<SortKey>,
 }
@@ -327,7 +323,9 @@ enum SortKey {
 }
 
 struct Ranked {
-    matches: Vec<Match>,
+    total: usize,
+    /// The matches of the requested page, ids resolved.
+    page: Vec<Match>,
     aggregations: Vec<(String, Vec<Bucket>)>,
 }
 
@@ -340,6 +338,7 @@ fn run_on_indexes(
     let mut matches = Vec::new();
     let mut bucket_counts: Vec<HashMap<String, u64>> =
         vec![HashMap::new(); request.aggregations.len()];
+    let mut searchers = Vec::with_capacity(sources.len());
     for (source_index, (_, connection_index, terms)) in sources.iter().enumerate() {
         let translator = Translator {
             index: &connection_index.index,
@@ -357,13 +356,13 @@ fn run_on_indexes(
         let found = searcher
             .search(&query, &AllMatches)
             .map_err(|e| Error::Internal(e.to_string()))?;
-        // Columns are opened once per segment, not once per matching document.
+        // Columns are opened once per segment; text values are counted by term ordinal and
+        // resolved to strings once per distinct ordinal.
         let mut columns: HashMap<SegmentOrdinal, SegmentColumns> = HashMap::new();
         for (score, address) in found {
             let segment_columns = columns.entry(address.segment_ord).or_insert_with(|| {
                 let segment = searcher.segment_reader(address.segment_ord);
                 SegmentColumns {
-                    id: segment.fast_fields().str("id").ok().flatten(),
                     sort: request
                         .sort
                         .iter()
@@ -372,56 +371,52 @@ fn run_on_indexes(
                     aggregations: request
                         .aggregations
                         .iter()
-                        .map(|a| open_column(connection_index, segment, &a.field))
+                        .map(|a| {
+                            (
+                                open_column(connection_index, segment, &a.field),
+                                HashMap::new(),
+                            )
+                        })
                         .collect(),
+                    text_cache: HashMap::new(),
                 }
             });
-            let id = segment_columns
-                .id
-                .as_ref()
-                .and_then(|column| {
-                    let ord = column.term_ords(address.doc_id).next()?;
-                    let mut text = String::new();
-                    column.ord_to_str(ord, &mut text).ok()?;
-                    Some(text)
-                })
-                .unwrap_or_default();
-            let sort_keys = segment_columns
-                .sort
+            let SegmentColumns {
+                sort,
+                aggregations,
+                text_cache,
+            } = segment_columns;
+            let sort_keys = sort
                 .iter()
-                .map(|column| {
-                    column
-                        .values(address.doc_id)
-                        .into_iter()
-                        .next()
-                        .map(|(_, key)| key)
-                        .unwrap_or(SortKey::Missing)
-                })
+                .map(|column| column.sort_key(address.doc_id, text_cache))
                 .collect();
-            for (column, counts) in segment_columns
-                .aggregations
-                .iter()
-                .zip(bucket_counts.iter_mut())
-            {
-                for (key, _) in column.values(address.doc_id) {
-                    *counts.entry(key).or_default() += 1;
-                }
+            for (column, counts) in aggregations.iter_mut() {
+                column.count(address.doc_id, counts);
             }
             matches.push(Match {
                 source: source_index,
                 score,
                 address,
-                id,
+                id: String::new(),
                 sort_keys,
             });
         }
+        for segment_columns in columns.into_values() {
+            for ((column, counts), totals) in segment_columns
+                .aggregations
+                .into_iter()
+                .zip(bucket_counts.iter_mut())
+            {
+                for (value, count) in counts {
+                    *totals.entry(column.key_of(value)).or_default() += count;
+                }
+            }
+        }
+        searchers.push(searcher);
     }
+    let by_address = |a: &Match, b: &Match| (a.source, a.address).cmp(&(b.source, b.address));
     if request.sort.is_empty() {
-        matches.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| (a.source, a.address).cmp(&(b.source, b.address)))
-        });
+        matches.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| by_address(a, b)));
     } else {
         matches.sort_by(|a, b| {
             for (position, (_, descending)) in request.sort.iter().enumerate() {
@@ -435,8 +430,22 @@ fn run_on_indexes(
                     return ordering;
                 }
             }
-            a.id.cmp(&b.id)
+            by_address(a, b)
         });
+    }
+    let total = matches.len();
+    let mut page: Vec<Match> = matches
+        .into_iter()
+        .skip(request.from)
+        .take(request.size)
+        .collect();
+    for matched in &mut page {
+        let segment = searchers[matched.source].segment_reader(matched.address.segment_ord);
+        if let Ok(Some(column)) = segment.fast_fields().str("id") {
+            if let Some(ord) = column.term_ords(matched.address.doc_id).next() {
+                let _ = column.ord_to_str(ord, &mut matched.id);
+            }
+        }
     }
     let aggregations = request
         .aggregations
@@ -445,7 +454,8 @@ fn run_on_indexes(
         .map(|(aggregation, counts)| (aggregation.field.clone(), buckets(aggregation, counts)))
         .collect();
     Ok(Ranked {
-        matches,
+        total,
+        page,
         aggregations,
     })
 }
@@ -463,9 +473,18 @@ fn compare_keys(a: &SortKey, b: &SortKey) -> std::cmp::Ordering {
 }
 
 struct SegmentColumns {
-    id: Option<tantivy::columnar::StrColumn>,
     sort: Vec<ValueColumn>,
-    aggregations: Vec<ValueColumn>,
+    /// Per aggregation: its column and the counts per value in this segment.
+    aggregations: Vec<(ValueColumn, HashMap<CountedValue, u64>)>,
+    /// Text sort keys already resolved from term ordinals.
+    text_cache: HashMap<u64, String>,
+}
+
+/// A value counted in one segment: a text term ordinal (resolved later) or a rendered key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CountedValue {
+    Ordinal(u64),
+    Key(String),
 }
 
 /// A property's fast column in one segment.
@@ -510,45 +529,78 @@ fn open_column(
 }
 
 impl ValueColumn {
-    /// The document's values: (bucket key, sort key).
-    fn values(&self, doc: DocId) -> Vec<(String, SortKey)> {
+    /// The document's first value as a sort key.
+    fn sort_key(&self, doc: DocId, text_cache: &mut HashMap<u64, String>) -> SortKey {
+        match self {
+            ValueColumn::Text(column) => match column.term_ords(doc).next() {
+                Some(ord) => {
+                    let text = text_cache.entry(ord).or_insert_with(|| {
+                        let mut text = String::new();
+                        let _ = column.ord_to_str(ord, &mut text);
+                        text
+                    });
+                    SortKey::Text(text.clone())
+                }
+                None => SortKey::Missing,
+            },
+            ValueColumn::Int64(column) => column
+                .first(doc)
+                .map(|v| SortKey::Number(v as f64))
+                .unwrap_or(SortKey::Missing),
+            ValueColumn::Double(column) => column
+                .first(doc)
+                .map(SortKey::Number)
+                .unwrap_or(SortKey::Missing),
+            ValueColumn::Boolean(column) => column
+                .first(doc)
+                .map(|v| SortKey::Number(v as u8 as f64))
+                .unwrap_or(SortKey::Missing),
+            ValueColumn::Date(column) => column
+                .first(doc)
+                .map(|v| SortKey::Number(v.into_timestamp_micros() as f64))
+                .unwrap_or(SortKey::Missing),
+            ValueColumn::Absent => SortKey::Missing,
+        }
+    }
+
+    /// Counts each of the document's values (every element of a collection).
+    fn count(&self, doc: DocId, counts: &mut HashMap<CountedValue, u64>) {
+        let mut add = |value: CountedValue| *counts.entry(value).or_default() += 1;
         match self {
             ValueColumn::Text(column) => column
                 .term_ords(doc)
-                .filter_map(|ord| {
-                    let mut text = String::new();
-                    column.ord_to_str(ord, &mut text).ok()?;
-                    Some((text.clone(), SortKey::Text(text)))
-                })
-                .collect(),
+                .for_each(|ord| add(CountedValue::Ordinal(ord))),
             ValueColumn::Int64(column) => column
                 .values_for_doc(doc)
-                .map(|v| (v.to_string(), SortKey::Number(v as f64)))
-                .collect(),
+                .for_each(|v| add(CountedValue::Key(v.to_string()))),
             ValueColumn::Double(column) => column
                 .values_for_doc(doc)
-                .map(|v| (v.to_string(), SortKey::Number(v)))
-                .collect(),
-            ValueColumn::Boolean(column) => column
-                .values_for_doc(doc)
-                .map(|v| {
-                    (
-                        if v { "True" } else { "False" }.to_string(),
-                        SortKey::Number(v as u8 as f64),
-                    )
-                })
-                .collect(),
-            ValueColumn::Date(column) => column
-                .values_for_doc(doc)
-                .map(|v| {
-                    let micros = v.into_timestamp_micros();
-                    let key = chrono::DateTime::from_timestamp_micros(micros)
-                        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_default();
-                    (key, SortKey::Number(micros as f64))
-                })
-                .collect(),
-            ValueColumn::Absent => Vec::new(),
+                .for_each(|v| add(CountedValue::Key(v.to_string()))),
+            ValueColumn::Boolean(column) => column.values_for_doc(doc).for_each(|v| {
+                add(CountedValue::Key(
+                    if v { "True" } else { "False" }.to_string(),
+                ))
+            }),
+            ValueColumn::Date(column) => column.values_for_doc(doc).for_each(|v| {
+                let key = chrono::DateTime::from_timestamp_micros(v.into_timestamp_micros())
+                    .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default();
+                add(CountedValue::Key(key))
+            }),
+            ValueColumn::Absent => {}
+        }
+    }
+
+    /// The bucket key of a counted value.
+    fn key_of(&self, value: CountedValue) -> String {
+        match (self, value) {
+            (ValueColumn::Text(column), CountedValue::Ordinal(ord)) => {
+                let mut text = String::new();
+                let _ = column.ord_to_str(ord, &mut text);
+                text
+            }
+            (_, CountedValue::Key(key)) => key,
+            (_, CountedValue::Ordinal(ord)) => ord.to_string(),
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct ExternalItem {
     /// The `properties` object as sent, instance annotations included.
     pub properties: Map<String, Value>,
     pub content: Option<ItemContent>,
+    /// `informationProtectionLabel.sensitivityLabelId`, when the item carries a sensitivity label.
+    pub sensitivity_label_id: Option<String>,
 }
 
 /// Why a property bag does not fit the schema.

@@ -22,7 +22,14 @@ use crate::state::AppState;
 
 const ITEM_TYPE: &str = "microsoft.graph.externalConnectors.externalItem";
 const ACL_TYPE: &str = "microsoft.graph.externalConnectors.acl";
-const ITEM_MEMBERS: &[&str] = &["id", "acl", "properties", "content", "activities"];
+const ITEM_MEMBERS: &[&str] = &[
+    "id",
+    "acl",
+    "properties",
+    "content",
+    "activities",
+    "informationProtectionLabel",
+];
 /// The live service answers a body that does not match the schema with this sentence (evidence 1.10).
 const CONTENT_MISMATCH: &str =
     "Property content in payload has a value that does not match schema.";
@@ -80,6 +87,7 @@ pub async fn put(
         acl,
         properties,
         content,
+        sensitivity_label_id: parse_label(members.get("informationProtectionLabel"))?.flatten(),
     };
     let connection_id = ConnectionId::lookup(&connection_id);
     let stored =
@@ -113,6 +121,7 @@ pub async fn update(
         }
     }
     let update = ItemUpdate {
+        sensitivity_label_id: parse_label(members.get("informationProtectionLabel"))?,
         acl: members.get("acl").map(|value| parse_acl(value, graph.version)).transpose()?,
         properties: match members.get("properties") {
             None => None,
@@ -502,5 +511,32 @@ fn item_json(
             None => Value::Null,
         },
     );
+    if let Some(label) = &item.sensitivity_label_id {
+        body.insert(
+            "informationProtectionLabel".into(),
+            json!({ "sensitivityLabelId": label }),
+        );
+    }
     body
+}
+
+/// `informationProtectionLabel`: `{"sensitivityLabelId": "..."}`; `None` when absent, `Some(None)` when null.
+fn parse_label(value: Option<&Value>) -> Result<Option<Option<String>>, ApiError> {
+    let map =
+        match value {
+            None => return Ok(None),
+            Some(Value::Null) => return Ok(Some(None)),
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(ApiError::deserialization(
+                "informationProtectionLabel must be an object: {\"sensitivityLabelId\": \"...\"}.",
+            )
+            .with_target("informationProtectionLabel")),
+        };
+    let members = Members::nested(
+        map,
+        "microsoft.graph.externalConnectors.externalItemInformationProtectionLabel",
+        "informationProtectionLabel".into(),
+    );
+    members.allow_only(&["sensitivityLabelId"])?;
+    Ok(Some(members.string("sensitivityLabelId")?.flatten()))
 }

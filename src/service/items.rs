@@ -22,6 +22,7 @@ pub struct ItemUpdate {
     pub acl: Option<Vec<AclEntry>>,
     pub properties: Option<serde_json::Map<String, serde_json::Value>>,
     pub content: Option<Option<ItemContent>>,
+    pub sensitivity_label_id: Option<Option<String>>,
 }
 
 /// Creates or replaces the item (`PUT`), with optional inline activities. Answers once committed.
@@ -91,6 +92,9 @@ pub async fn update(
             }
             if let Some(content) = update.content {
                 item.content = content;
+            }
+            if let Some(label) = update.sensitivity_label_id {
+                item.sensitivity_label_id = label;
             }
             if let Err(error) = check_item(&schema, &item) {
                 return Ok((Err(error), None));

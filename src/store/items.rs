@@ -53,11 +53,11 @@ pub fn upsert(
 ) -> Result<bool, StoreError> {
     let is_new = !exists(db, tenant, connection_id, &item.id)?;
     db.execute(
-        "INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq, sensitivity_label_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (tenant_id, connection_id, id) DO UPDATE SET
            acl = excluded.acl, properties = excluded.properties, content_type = excluded.content_type,
-           content = excluded.content, seq = excluded.seq",
+           content = excluded.content, seq = excluded.seq, sensitivity_label_id = excluded.sensitivity_label_id",
         params![
             tenant.as_str(),
             connection_id.as_str(),
@@ -67,6 +67,7 @@ pub fn upsert(
             item.content.as_ref().map(|c| c.content_type.as_str()),
             item.content.as_ref().map(|c| c.value.as_str()),
             seq as i64,
+            item.sensitivity_label_id,
         ],
     )?;
     if is_new {
@@ -83,7 +84,7 @@ pub fn get(
 ) -> Result<Option<ExternalItem>, StoreError> {
     let row = db
         .query_row(
-            "SELECT id, acl, properties, content_type, content FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+            "SELECT id, acl, properties, content_type, content, sensitivity_label_id FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
             params![tenant.as_str(), connection_id.as_str(), id.as_str()],
             raw_item,
         )
@@ -173,7 +174,7 @@ pub fn page(
     limit: usize,
 ) -> Result<Vec<(ExternalItem, u64)>, StoreError> {
     let mut statement = db.prepare_cached(
-        "SELECT id, acl, properties, content_type, content, seq FROM items
+        "SELECT id, acl, properties, content_type, content, sensitivity_label_id, seq FROM items
          WHERE tenant_id = ?1 AND connection_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
     )?;
     let rows = statement.query_map(
@@ -183,7 +184,7 @@ pub fn page(
             after.unwrap_or(""),
             limit as i64
         ],
-        |row| Ok((raw_item(row)?, row.get::<_, i64>(5)?)),
+        |row| Ok((raw_item(row)?, row.get::<_, i64>(6)?)),
     )?;
     let mut items = Vec::new();
     for row in rows {
@@ -232,7 +233,14 @@ pub fn count_activities(
     Ok(n as u64)
 }
 
-type RawItem = (String, String, String, Option<String>, Option<String>);
+type RawItem = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 fn raw_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawItem> {
     Ok((
@@ -241,11 +249,12 @@ fn raw_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawItem> {
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
 fn item_from_raw(
-    (id, acl, properties, content_type, content): RawItem,
+    (id, acl, properties, content_type, content, sensitivity_label_id): RawItem,
 ) -> Result<ExternalItem, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("item {id}: {what}"));
     let properties: Map<String, Value> = match serde_json::from_str(&properties) {
@@ -265,6 +274,7 @@ fn item_from_raw(
         acl: acl_from_json(&acl).ok_or_else(|| corrupt("acl"))?,
         properties,
         content,
+        sensitivity_label_id,
     })
 }
 

@@ -113,6 +113,8 @@ const MIGRATIONS: &[&str] = &[
         member_type TEXT NOT NULL,
         PRIMARY KEY (tenant_id, connection_id, group_id, member_type, member_id)
     ) WITHOUT ROWID;",
+    // 5: the item's informationProtectionLabel.
+    "ALTER TABLE items ADD COLUMN sensitivity_label_id TEXT;",
 ];
 
 /// Every table holding tenant data (each has a `tenant_id` column); reset walks this list.

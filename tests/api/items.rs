@@ -703,3 +703,45 @@ async fn an_item_over_the_size_cap_gets_413_and_changes_nothing() {
         "just under the cap is fine"
     );
 }
+
+#[tokio::test]
+async fn the_information_protection_label_round_trips() {
+    let app = ready_app(Config::for_tests()).await;
+    let mut body = full_item();
+    body["informationProtectionLabel"] =
+        json!({"sensitivityLabelId": "f42aa342-8706-4288-bd11-ebb85995028c"});
+    assert_eq!(put(&app, "T1", &body).await.status, 200);
+    let read = app.get(&format!("{ITEMS}/T1")).await.body;
+    assert_eq!(
+        read["informationProtectionLabel"],
+        json!({"sensitivityLabelId": "f42aa342-8706-4288-bd11-ebb85995028c"})
+    );
+    let patched = app
+        .patch(
+            &format!("{ITEMS}/T1"),
+            &json!({"properties": {"title": "x"}}),
+        )
+        .await
+        .body;
+    assert_eq!(
+        patched["informationProtectionLabel"]["sensitivityLabelId"],
+        "f42aa342-8706-4288-bd11-ebb85995028c",
+        "kept when not sent"
+    );
+    let cleared = app
+        .patch(
+            &format!("{ITEMS}/T1"),
+            &json!({"informationProtectionLabel": null}),
+        )
+        .await
+        .body;
+    assert!(cleared.get("informationProtectionLabel").is_none());
+    body["informationProtectionLabel"] = json!("confidential");
+    put(&app, "T1", &body)
+        .await
+        .assert_error(400, "InvalidRequest");
+    body["informationProtectionLabel"] = json!({"labelName": "confidential"});
+    put(&app, "T1", &body)
+        .await
+        .assert_error(400, "InvalidRequest");
+}

@@ -214,7 +214,14 @@ fn error_for_bare_status(status: StatusCode, method: &Method, path: &str, text: 
     match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             ErrorCode::MethodNotAllowed,
-            format!("The HTTP method '{method}' is not allowed on '{path}'."),
+            "Specified HTTP method is not allowed for the request target.",
+        )
+        .with_inner(
+            "MethodNotAllowed",
+            None,
+            format!(
+                "{method} is not allowed on '{path}'; the Allow header lists the methods that are."
+            ),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => too_large(None),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(

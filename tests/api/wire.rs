@@ -32,7 +32,15 @@ async fn a_wrong_method_gets_405_in_an_envelope() {
     let app = TestApp::spawn().await;
     let reply = app.put(CONNECTIONS, &json!({})).await;
     reply.assert_error(405, "MethodNotAllowed");
-    assert!(reply.error_message().contains("PUT"));
+    assert_eq!(
+        reply.error_message(),
+        "Specified HTTP method is not allowed for the request target."
+    );
+    assert!(reply.body["error"]["innerError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("PUT"));
+    assert!(reply.header("allow").contains("POST"));
 }
 
 #[tokio::test]

@@ -250,26 +250,17 @@ fn parse_property(value: &Value, index: usize, declared: &[&str]) -> Result<Prop
         }
     };
     let mut property = Property::new(&name, property_type);
-    property.is_searchable = members
-        .boolean("isSearchable")
-        .map_err(in_property)?
-        .unwrap_or(false);
-    property.is_queryable = members
-        .boolean("isQueryable")
-        .map_err(in_property)?
-        .unwrap_or(false);
-    property.is_retrievable = members
-        .boolean("isRetrievable")
-        .map_err(in_property)?
-        .unwrap_or(false);
-    property.is_refinable = members
-        .boolean("isRefinable")
-        .map_err(in_property)?
-        .unwrap_or(false);
-    property.is_exact_match_required = members
-        .boolean("isExactMatchRequired")
-        .map_err(in_property)?
-        .unwrap_or(false);
+    let flag = |name: &str| -> Result<bool, ApiError> {
+        Ok(members
+            .boolean(name)
+            .map_err(&in_property)?
+            .unwrap_or(false))
+    };
+    property.is_searchable = flag("isSearchable")?;
+    property.is_queryable = flag("isQueryable")?;
+    property.is_retrievable = flag("isRetrievable")?;
+    property.is_refinable = flag("isRefinable")?;
+    property.is_exact_match_required = flag("isExactMatchRequired")?;
     property.aliases = members
         .strings("aliases")
         .map_err(in_property)?

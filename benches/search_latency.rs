@@ -3,7 +3,7 @@
 //! Also prints the ingestion throughput. Run: `cargo bench --bench search_latency`.
 //! All traffic goes to 127.0.0.1.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gcemu::app::App;
 use gcemu::config::Config;
@@ -108,45 +108,46 @@ async fn main() {
         "entityTypes": ["externalItem"], "contentSources": ["/external/connections/tickets"],
         "query": {"queryString": "printer floor"}, "from": 0, "size": 25,
         "aggregations": [{"field": "status", "size": 10, "bucketDefinition": {"sortBy": "count", "isDescending": true}}]}]});
-    let mut durations: Vec<Duration> = Vec::with_capacity(N_QUERIES);
-    let mut total = 0;
-    for _ in 0..N_QUERIES {
-        let started = Instant::now();
-        let response = client
-            .post(format!("{base}/v1.0/search/query"))
-            .bearer_auth(&token)
-            .json(&query)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        durations.push(started.elapsed());
-        total = body["value"][0]["hitsContainers"][0]["total"]
-            .as_u64()
-            .unwrap();
-    }
-    durations.sort();
+    let search = |body: Value| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let started = Instant::now();
+            let response = client
+                .post(format!("{base}/v1.0/search/query"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let answer: Value = response.json().await.unwrap();
+            (started.elapsed(), answer)
+        }
+    };
+    // Sorted durations of `n` runs of one request, and the last answer.
+    let time = |body: Value, n: usize| {
+        let search = &search;
+        async move {
+            let mut durations = Vec::with_capacity(n);
+            let mut answer = Value::Null;
+            for _ in 0..n {
+                let (elapsed, body_answer) = search(body.clone()).await;
+                durations.push(elapsed);
+                answer = body_answer;
+            }
+            durations.sort();
+            (durations, answer)
+        }
+    };
+    let (durations, answer) = time(query.clone(), N_QUERIES).await;
+    let total = answer["value"][0]["hitsContainers"][0]["total"]
+        .as_u64()
+        .unwrap();
     let mut plain = query.clone();
     plain["requests"][0]
         .as_object_mut()
         .unwrap()
         .remove("aggregations");
-    let mut plain_durations: Vec<Duration> = Vec::with_capacity(N_QUERIES);
-    for _ in 0..N_QUERIES {
-        let started = Instant::now();
-        client
-            .post(format!("{base}/v1.0/search/query"))
-            .bearer_auth(&token)
-            .json(&plain)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        plain_durations.push(started.elapsed());
-    }
-    plain_durations.sort();
+    let (plain_durations, _) = time(plain.clone(), N_QUERIES).await;
     let index = state
         .index
         .get(
@@ -161,22 +162,7 @@ async fn main() {
     for probe in ["*", "printer", "status:open"] {
         let mut probed = plain.clone();
         probed["requests"][0]["query"]["queryString"] = json!(probe);
-        let mut times: Vec<Duration> = Vec::new();
-        for _ in 0..50 {
-            let started = Instant::now();
-            client
-                .post(format!("{base}/v1.0/search/query"))
-                .bearer_auth(&token)
-                .json(&probed)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            times.push(started.elapsed());
-        }
-        times.sort();
+        let (times, _) = time(probed, 50).await;
         println!(
             "probe {probe:?}: median {:.1} ms",
             times[25].as_secs_f64() * 1e3

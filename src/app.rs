@@ -31,27 +31,25 @@ impl App {
     }
 
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<App> {
-        let (store, index) = match &config.persistence {
-            Persistence::InMemory => {
-                let store = Store::open(None)?;
-                let index =
-                    SearchIndex::start(None, store.clone(), config.index_lag, clock.clone());
-                (store, index)
+        // Opening the database runs migrations: blocking work, kept off the async threads.
+        let persistence = config.persistence.clone();
+        let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
+            match &persistence {
+                Persistence::InMemory => Ok(Store::open(None)?),
+                Persistence::DataDir(dir) => {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating the data dir {}", dir.display()))?;
+                    Store::open(Some(&dir.join("gcemu.sqlite3")))
+                        .with_context(|| format!("opening the database in {}", dir.display()))
+                }
             }
-            Persistence::DataDir(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating the data dir {}", dir.display()))?;
-                let store = Store::open(Some(&dir.join("gcemu.sqlite3")))
-                    .with_context(|| format!("opening the database in {}", dir.display()))?;
-                let index = SearchIndex::start(
-                    Some(dir.join("index")),
-                    store.clone(),
-                    config.index_lag,
-                    clock.clone(),
-                );
-                (store, index)
-            }
+        })
+        .await??;
+        let index_root = match &config.persistence {
+            Persistence::InMemory => None,
+            Persistence::DataDir(dir) => Some(dir.join("index")),
         };
+        let index = SearchIndex::start(index_root, store.clone(), config.index_lag, clock.clone());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;

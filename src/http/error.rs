@@ -179,6 +179,20 @@ impl ApiError {
             service::Error::Invalid(violation) => {
                 ApiError::new(ErrorCode::RequestBadRequest, as_sentence(&violation.message)).with_target(violation.target)
             }
+            service::Error::AlreadyExists { kind: ResourceKind::User, .. } => ApiError::new(
+                ErrorCode::RequestBadRequest,
+                "Another object with the same value for property userPrincipalName already exists.",
+            )
+            .with_target("userPrincipalName"),
+            service::Error::AlreadyExists { id, .. } => {
+                ApiError::new(ErrorCode::RequestBadRequest, format!("Another object with the id '{id}' already exists."))
+                    .with_target("id")
+            }
+            service::Error::Conflict(_) => ApiError::new(
+                ErrorCode::RequestBadRequest,
+                "One or more added object references already exist for the following modified properties: 'members'.",
+            )
+            .with_target("members"),
             other => ApiError::from(other),
         }
     }

@@ -43,14 +43,7 @@ pub async fn put(
     let item_id = parse_item_id(&item_id)?;
     let members = Members::new(&body, ITEM_TYPE);
     allow_item_members(&members)?;
-    if let Some(Some(body_id)) = members.string("id")? {
-        if body_id != item_id.as_str() {
-            return Err(ApiError::invalid(format!(
-                "The item id in the body ('{body_id}') differs from the one in the URL ('{item_id}')."
-            ))
-            .with_target("id"));
-        }
-    }
+    check_body_id(&members, &item_id)?;
     let acl = match members.get("acl") {
         None | Some(Value::Null) => {
             return Err(ApiError::invalid(
@@ -112,14 +105,7 @@ pub async fn update(
                 .with_target("activities"),
         );
     }
-    if let Some(Some(body_id)) = members.string("id")? {
-        if body_id != item_id.as_str() {
-            return Err(ApiError::invalid(format!(
-                "The key property 'id' cannot be changed (the body says '{body_id}')."
-            ))
-            .with_target("id"));
-        }
-    }
+    check_body_id(&members, &item_id)?;
     let update = ItemUpdate {
         sensitivity_label_id: parse_label(members.get("informationProtectionLabel"))?,
         acl: members.get("acl").map(|value| parse_acl(value, graph.version)).transpose()?,
@@ -268,6 +254,17 @@ pub async fn quota(
     ));
     body.insert("itemsRemaining".into(), json!(items_remaining));
     Ok(Json(Value::Object(body)).into_response())
+}
+
+/// An `id` in the body is allowed, but must be the one in the URL.
+fn check_body_id(members: &Members<'_>, item_id: &ItemId) -> Result<(), ApiError> {
+    match members.string("id")? {
+        Some(Some(body_id)) if body_id != item_id.as_str() => Err(ApiError::invalid(format!(
+            "The item id in the body ('{body_id}') differs from the one in the URL ('{item_id}')."
+        ))
+        .with_target("id")),
+        _ => Ok(()),
+    }
 }
 
 fn parse_item_id(raw: &str) -> Result<ItemId, ApiError> {

@@ -19,10 +19,10 @@ pub async fn create_user(
         .write(move |db| store::directory::insert_user(db, &tenant, &stored))
         .await?;
     if !inserted {
-        return Err(Error::Invalid(Violation::new(
-            "userPrincipalName",
-            "Another object with the same value for property userPrincipalName already exists.",
-        )));
+        return Err(Error::AlreadyExists {
+            kind: ResourceKind::User,
+            id: user.user_principal_name,
+        });
     }
     state.principals.membership_changed(&caller.tenant);
     Ok(user)
@@ -69,10 +69,10 @@ pub async fn create_group(
         .write(move |db| store::directory::insert_group(db, &tenant, &stored))
         .await?;
     if !inserted {
-        return Err(Error::Invalid(Violation::new(
-            "id",
-            format!("Another object with the id '{}' already exists.", group.id),
-        )));
+        return Err(Error::AlreadyExists {
+            kind: ResourceKind::Group,
+            id: group.id,
+        });
     }
     Ok(group)
 }
@@ -143,12 +143,15 @@ pub async fn add_member(
                 },
             };
             if member.eq_ignore_ascii_case(&group.id) {
-                return Ok(Err(Error::Invalid(Violation::new("members", "A group cannot be a member of itself."))));
-            }
-            if !store::directory::add_member(db, &tenant, &group.id, &member)? {
                 return Ok(Err(Error::Invalid(Violation::new(
                     "members",
-                    "One or more added object references already exist for the following modified properties: 'members'.",
+                    "a group cannot be a member of itself",
+                ))));
+            }
+            if !store::directory::add_member(db, &tenant, &group.id, &member)? {
+                return Ok(Err(Error::Conflict(format!(
+                    "'{member}' is already a member of group '{}'",
+                    group.id
                 ))));
             }
             Ok(Ok(()))

@@ -46,13 +46,14 @@ pub async fn put(
             if let Err(error) = check_writable(db, &tenant, &connection_id)? {
                 return Ok((Err(error), None));
             }
-            if !store::items::exists(db, &tenant, &connection_id, &stored.id)? {
+            let seq = store::items::next_sequence(db)?;
+            if !store::items::replace(db, &tenant, &connection_id, &stored, seq)? {
+                // A new item: it must fit the quotas (replacing one always does).
                 if let Err(error) = quotas.check_room(db, &tenant, &connection_id)? {
                     return Ok((Err(error), None));
                 }
+                store::items::insert(db, &tenant, &connection_id, &stored, seq)?;
             }
-            let seq = store::items::next_sequence(db)?;
-            store::items::upsert(db, &tenant, &connection_id, &stored, seq)?;
             store::items::insert_activities(db, &tenant, &connection_id, &stored.id, &activities)?;
             let effect: Effect =
                 Box::new(move || index.upsert(&tenant, &connection_id, stored, seq));
@@ -100,7 +101,7 @@ pub async fn update(
                 return Ok((Err(error), None));
             }
             let seq = store::items::next_sequence(db)?;
-            store::items::upsert(db, &tenant, &connection_id, &item, seq)?;
+            store::items::replace(db, &tenant, &connection_id, &item, seq)?;
             let indexed = item.clone();
             let effect: Effect =
                 Box::new(move || index.upsert(&tenant, &connection_id, indexed, seq));

@@ -43,37 +43,59 @@ pub fn exists(
         .is_some())
 }
 
-/// Inserts or replaces the item with sequence number `seq`; returns whether it is new.
-pub fn upsert(
+/// Overwrites an existing item with its new version `seq`; returns false when there is none.
+pub fn replace(
     db: &Connection,
     tenant: &TenantId,
     connection_id: &ConnectionId,
     item: &ExternalItem,
     seq: u64,
 ) -> Result<bool, StoreError> {
-    let is_new = !exists(db, tenant, connection_id, &item.id)?;
+    let n_rows = db.execute(
+        "UPDATE items SET acl = ?4, properties = ?5, content_type = ?6, content = ?7, seq = ?8, sensitivity_label_id = ?9
+         WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        rusqlite::params_from_iter(item_params(tenant, connection_id, item, seq)),
+    )?;
+    Ok(n_rows == 1)
+}
+
+/// Adds a new item (version `seq`) and counts it; fails if the id is taken.
+pub fn insert(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    item: &ExternalItem,
+    seq: u64,
+) -> Result<(), StoreError> {
     db.execute(
         "INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq, sensitivity_label_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (tenant_id, connection_id, id) DO UPDATE SET
-           acl = excluded.acl, properties = excluded.properties, content_type = excluded.content_type,
-           content = excluded.content, seq = excluded.seq, sensitivity_label_id = excluded.sensitivity_label_id",
-        params![
-            tenant.as_str(),
-            connection_id.as_str(),
-            item.id.as_str(),
-            acl_to_json(&item.acl),
-            Value::Object(item.properties.clone()).to_string(),
-            item.content.as_ref().map(|c| c.content_type.as_str()),
-            item.content.as_ref().map(|c| c.value.as_str()),
-            seq as i64,
-            item.sensitivity_label_id,
-        ],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        rusqlite::params_from_iter(item_params(tenant, connection_id, item, seq)),
     )?;
-    if is_new {
-        add_to_count(db, tenant, connection_id, 1)?;
-    }
-    Ok(is_new)
+    add_to_count(db, tenant, connection_id, 1)
+}
+
+fn item_params(
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    item: &ExternalItem,
+    seq: u64,
+) -> Vec<Box<dyn rusqlite::ToSql>> {
+    vec![
+        Box::new(tenant.as_str().to_string()),
+        Box::new(connection_id.as_str().to_string()),
+        Box::new(item.id.as_str().to_string()),
+        Box::new(acl_to_json(&item.acl)),
+        Box::new(Value::Object(item.properties.clone()).to_string()),
+        Box::new(
+            item.content
+                .as_ref()
+                .map(|c| c.content_type.as_str().to_string()),
+        ),
+        Box::new(item.content.as_ref().map(|c| c.value.clone())),
+        Box::new(seq as i64),
+        Box::new(item.sensitivity_label_id.clone()),
+    ]
 }
 
 pub fn get(

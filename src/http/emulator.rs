@@ -130,17 +130,27 @@ async fn reset(
         .tenant
         .map(|raw| TenantId::parse(&raw).map_err(|violation| ApiError::invalid(violation.message)))
         .transpose()?;
+    // The index and the principal cache are reset by the store's post-commit effect, on the
+    // store thread, so no write can land between the two resets (nor be skipped if the client
+    // goes away).
+    let (index, principals, reset_tenant) = (
+        state.index.clone(),
+        state.principals.clone(),
+        tenant.clone(),
+    );
+    let effect: crate::store::Effect = Box::new(move || {
+        index.reset(reset_tenant.as_ref());
+        match &reset_tenant {
+            Some(tenant) => principals.membership_changed(tenant),
+            None => principals.clear(),
+        }
+    });
     state
         .store
-        .reset(tenant.clone())
+        .reset(tenant, Some(effect))
         .await
         .map_err(service::Error::from)?;
-    state.index.reset(tenant.as_ref());
     state.index.flush().await.map_err(service::Error::from)?;
-    match &tenant {
-        Some(tenant) => state.principals.membership_changed(tenant),
-        None => state.principals.clear(),
-    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

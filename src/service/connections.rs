@@ -5,7 +5,7 @@ use crate::domain::connection::{ConnectionFields, ConnectionState, ExternalConne
 use crate::domain::ids::ConnectionId;
 use crate::domain::principal::Caller;
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, refuse};
 
 pub async fn create(
     state: &AppState,
@@ -21,22 +21,22 @@ pub async fn create(
     let stored = connection.clone();
     state
         .store
-        .write(move |db| {
+        .write_or_refuse(move |db| {
             if store::connections::get(db, &tenant, &stored.id)?.is_some() {
-                return Ok(Err(Error::AlreadyExists {
+                return refuse(Error::AlreadyExists {
                     kind: ResourceKind::Connection,
                     id: stored.id.to_string(),
-                }));
+                });
             }
             if store::connections::count(db, &tenant)? >= max_connections {
-                return Ok(Err(Error::QuotaExceeded(format!(
+                return refuse(Error::QuotaExceeded(format!(
                     "the tenant already holds the maximum of {max_connections} connections"
-                ))));
+                )));
             }
             store::connections::insert(db, &tenant, &stored, &created_at)?;
-            Ok(Ok(()))
+            Ok(())
         })
-        .await??;
+        .await?;
     Ok(connection)
 }
 
@@ -122,30 +122,36 @@ pub async fn update(
     let id = id.clone();
     state
         .store
-        .write(move |db| {
+        .write_or_refuse(move |db| {
             let Some(mut connection) = store::connections::get(db, &tenant, &id)? else {
-                return Ok(Err(not_found(&id)));
+                return refuse(not_found(&id));
             };
             if let Err(violation) = connection.apply(fields) {
-                return Ok(Err(Error::Invalid(violation)));
+                return refuse(Error::Invalid(violation));
             }
             store::connections::update(db, &tenant, &connection)?;
-            Ok(Ok(()))
+            Ok(())
         })
-        .await?
+        .await
+        .map_err(Error::from)
 }
 
 /// Deletes the connection and everything under it, in the store and then in the index.
 pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Result<(), Error> {
     let tenant = caller.tenant.clone();
     let lookup_id = id.clone();
-    let index = state.index.clone();
+    let (index, principals) = (state.index.clone(), state.principals.clone());
     let existed = state
         .store
         .write_with_effect(move |db| {
             let existed = store::connections::delete(db, &tenant, &lookup_id)?;
+            // Run on the store thread after the commit: neither step can be skipped by a client
+            // that goes away while the write is in flight.
             let effect: Option<crate::store::Effect> = existed.then(|| {
-                Box::new(move || index.drop_connection(&tenant, &lookup_id)) as crate::store::Effect
+                Box::new(move || {
+                    index.drop_connection(&tenant, &lookup_id);
+                    principals.membership_changed(&tenant);
+                }) as crate::store::Effect
             });
             Ok((existed, effect))
         })
@@ -153,7 +159,6 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Res
     if !existed {
         return Err(not_found(id));
     }
-    state.principals.membership_changed(&caller.tenant);
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Error, ResourceKind};
+use super::{Error, JobResult, ResourceKind};
 use crate::domain::acl::AclEntry;
 use crate::domain::connection::ConnectionState;
 use crate::domain::ids::{ConnectionId, ItemId, TenantId};
@@ -14,7 +14,7 @@ use crate::domain::principal::Caller;
 use crate::domain::schema::Schema;
 use crate::domain::Violation;
 use crate::state::AppState;
-use crate::store::{self, Effect, StoreError};
+use crate::store::{self, refuse, Effect, JobError};
 
 /// Members of an item update (PATCH): each present member replaces the stored one.
 #[derive(Debug, Clone, Default)]
@@ -42,24 +42,20 @@ pub async fn put(
     let stored = item.clone();
     state
         .store
-        .write_with_effect(move |db| {
-            if let Err(error) = check_writable(db, &tenant, &connection_id)? {
-                return Ok((Err(error), None));
-            }
+        .write_or_refuse_with_effect(move |db| {
+            check_writable(db, &tenant, &connection_id)?;
             let seq = store::items::next_sequence(db)?;
             if !store::items::replace(db, &tenant, &connection_id, &stored, seq)? {
                 // A new item: it must fit the quotas (replacing one always does).
-                if let Err(error) = quotas.check_room(db, &tenant, &connection_id)? {
-                    return Ok((Err(error), None));
-                }
+                quotas.check_room(db, &tenant, &connection_id)?;
                 store::items::insert(db, &tenant, &connection_id, &stored, seq)?;
             }
             store::items::insert_activities(db, &tenant, &connection_id, &stored.id, &activities)?;
             let effect: Effect =
                 Box::new(move || index.upsert(&tenant, &connection_id, stored, seq));
-            Ok((Ok(()), Some(effect)))
+            Ok(((), Some(effect)))
         })
-        .await??;
+        .await?;
     Ok(item)
 }
 
@@ -78,12 +74,10 @@ pub async fn update(
     let index = state.index.clone();
     state
         .store
-        .write_with_effect(move |db| {
-            if let Err(error) = check_writable(db, &tenant, &connection_id)? {
-                return Ok((Err(error), None));
-            }
+        .write_or_refuse_with_effect(move |db| {
+            check_writable(db, &tenant, &connection_id)?;
             let Some(mut item) = store::items::get(db, &tenant, &connection_id, &item_id)? else {
-                return Ok((Err(item_not_found(&item_id)), None));
+                return refuse(item_not_found(&item_id));
             };
             if let Some(acl) = update.acl {
                 item.acl = acl;
@@ -97,17 +91,16 @@ pub async fn update(
             if let Some(label) = update.sensitivity_label_id {
                 item.sensitivity_label_id = label;
             }
-            if let Err(error) = check_item(&schema, &item) {
-                return Ok((Err(error), None));
-            }
+            check_item(&schema, &item).map_err(JobError::Refused)?;
             let seq = store::items::next_sequence(db)?;
             store::items::replace(db, &tenant, &connection_id, &item, seq)?;
             let indexed = item.clone();
             let effect: Effect =
                 Box::new(move || index.upsert(&tenant, &connection_id, indexed, seq));
-            Ok((Ok(item), Some(effect)))
+            Ok((item, Some(effect)))
         })
-        .await?
+        .await
+        .map_err(Error::from)
 }
 
 pub async fn get(
@@ -150,19 +143,20 @@ pub async fn delete(
     let index = state.index.clone();
     state
         .store
-        .write_with_effect(move |db| {
+        .write_or_refuse_with_effect(move |db| {
             if store::connections::state(db, &tenant, &connection_id)?.is_none() {
-                return Ok((Err(connection_not_found(&connection_id)), None));
+                return refuse(connection_not_found(&connection_id));
             }
             if !store::items::delete(db, &tenant, &connection_id, &item_id)? {
-                return Ok((Err(item_not_found(&item_id)), None));
+                return refuse(item_not_found(&item_id));
             }
             let seq = store::items::next_sequence(db)?;
             let effect: Effect =
                 Box::new(move || index.delete(&tenant, &connection_id, item_id, seq));
-            Ok((Ok(()), Some(effect)))
+            Ok(((), Some(effect)))
         })
-        .await?
+        .await
+        .map_err(Error::from)
 }
 
 /// Records the valid activities of an `addActivities` call on an existing item; entries that
@@ -181,21 +175,22 @@ pub async fn add_activities(
     );
     state
         .store
-        .write(move |db| {
+        .write_or_refuse(move |db| {
             if store::connections::state(db, &tenant, &connection_id)?.is_none() {
-                return Ok(Err(connection_not_found(&connection_id)));
+                return refuse(connection_not_found(&connection_id));
             }
             if !store::items::exists(db, &tenant, &connection_id, &item_id)? {
-                return Ok(Err(item_not_found(&item_id)));
+                return refuse(item_not_found(&item_id));
             }
             let valid: Vec<ExternalActivity> = activities
                 .iter()
                 .filter_map(|a| a.as_ref().ok().cloned())
                 .collect();
             store::items::insert_activities(db, &tenant, &connection_id, &item_id, &valid)?;
-            Ok(Ok(activities))
+            Ok(activities)
         })
-        .await?
+        .await
+        .map_err(Error::from)
 }
 
 /// Items the connection can still take: the smaller of its own room and the tenant's (beta quota).
@@ -245,22 +240,22 @@ impl Quotas {
         db: &rusqlite::Connection,
         tenant: &TenantId,
         connection_id: &ConnectionId,
-    ) -> Result<Result<(), Error>, StoreError> {
+    ) -> JobResult<()> {
         let in_tenant = store::items::count_in_tenant(db, tenant)?;
         if in_tenant >= self.per_tenant {
-            return Ok(Err(Error::QuotaExceeded(format!(
+            return refuse(Error::QuotaExceeded(format!(
                 "the tenant's item quota of {} items is used up; delete items or raise --item-quota",
                 self.per_tenant
-            ))));
+            )));
         }
         let in_connection = store::items::count_in_connection(db, tenant, connection_id)?;
         if in_connection >= self.per_connection {
-            return Ok(Err(Error::QuotaExceeded(format!(
+            return refuse(Error::QuotaExceeded(format!(
                 "connection '{connection_id}' already holds its maximum of {} items",
                 self.per_connection
-            ))));
+            )));
         }
-        Ok(Ok(()))
+        Ok(())
     }
 }
 
@@ -292,17 +287,15 @@ fn check_writable(
     db: &rusqlite::Connection,
     tenant: &TenantId,
     connection_id: &ConnectionId,
-) -> Result<Result<(), Error>, StoreError> {
-    Ok(
-        match store::connections::state(db, tenant, connection_id)? {
-            None => Err(connection_not_found(connection_id)),
-            Some(ConnectionState::Draft) => Err(not_ready(connection_id)),
-            Some(ConnectionState::Obsolete) => Err(Error::InvalidState(format!(
-                "connection '{connection_id}' is obsolete: only deleting it is allowed"
-            ))),
-            Some(ConnectionState::Ready | ConnectionState::LimitExceeded) => Ok(()),
-        },
-    )
+) -> JobResult<()> {
+    match store::connections::state(db, tenant, connection_id)? {
+        None => refuse(connection_not_found(connection_id)),
+        Some(ConnectionState::Draft) => refuse(not_ready(connection_id)),
+        Some(ConnectionState::Obsolete) => refuse(Error::InvalidState(format!(
+            "connection '{connection_id}' is obsolete: only deleting it is allowed"
+        ))),
+        Some(ConnectionState::Ready | ConnectionState::LimitExceeded) => Ok(()),
+    }
 }
 
 fn check_item(schema: &Schema, item: &ExternalItem) -> Result<(), Error> {

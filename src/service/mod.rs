@@ -13,7 +13,7 @@ pub mod schema;
 pub mod search;
 
 use crate::domain::Violation;
-use crate::store::StoreError;
+use crate::store::{JobError, StoreError};
 
 /// The kinds of resource a `NotFound` or `AlreadyExists` can name (Graph's `innerError.source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,18 @@ impl From<StoreError> for Error {
         Error::Internal(error.to_string())
     }
 }
+
+impl From<JobError<Error>> for Error {
+    fn from(error: JobError<Error>) -> Error {
+        match error {
+            JobError::Refused(refusal) => refusal,
+            JobError::Store(error) => Error::from(error),
+        }
+    }
+}
+
+/// What a store write job that may refuse returns (see `Store::write_or_refuse`).
+pub(crate) type JobResult<T> = Result<T, JobError<Error>>;
 
 impl From<crate::index::IndexError> for Error {
     fn from(error: crate::index::IndexError) -> Error {

@@ -15,7 +15,8 @@ pub mod migrations;
 pub mod schema;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -32,6 +33,33 @@ pub enum StoreError {
     Closed,
     #[error("could not open the database: {0}")]
     Open(String),
+    #[error("a store job panicked: {0}")]
+    Panicked(String),
+}
+
+/// How a write job that may refuse ends without committing: refused by a rule of the caller's
+/// (its savepoint is rolled back, so nothing it wrote survives) or failed in the store.
+#[derive(Debug)]
+pub enum JobError<E> {
+    Refused(E),
+    Store(StoreError),
+}
+
+impl<E> From<StoreError> for JobError<E> {
+    fn from(error: StoreError) -> Self {
+        JobError::Store(error)
+    }
+}
+
+impl<E> From<rusqlite::Error> for JobError<E> {
+    fn from(error: rusqlite::Error) -> Self {
+        JobError::Store(StoreError::Sqlite(error))
+    }
+}
+
+/// Ends a write job with a refusal: `return refuse(error)`.
+pub fn refuse<T, E>(refusal: E) -> Result<T, JobError<E>> {
+    Err(JobError::Refused(refusal))
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -39,15 +67,30 @@ type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// Work to do on the store thread once a write has committed.
 pub type Effect = Box<dyn FnOnce() + Send>;
 
+/// The transaction a write job runs in. `poisoned` is set when a job's savepoint could not be
+/// rolled back, so the whole batch must be: the job's partial writes may still be in it.
+struct Batch<'a> {
+    connection: &'a Connection,
+    poisoned: std::cell::Cell<bool>,
+}
+
+/// A write job: run inside the open batch, or (given `None`) answer that no transaction could begin.
+type WriteJob = Box<dyn FnOnce(Option<&Batch<'_>>) -> Completion + Send>;
+
 enum Job {
     Read(Box<dyn FnOnce(&Connection) + Send>),
-    Write(Box<dyn FnOnce(&Connection) -> Completion + Send>),
+    Write(WriteJob),
 }
+
+/// Jobs queued for the store thread at most; senders wait beyond that (back-pressure), so a
+/// burst of requests cannot grow memory without bound.
+const JOB_QUEUE_CAPACITY: usize = 4096;
 
 /// Handle to the store thread; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Job>,
+    jobs: tokio::sync::mpsc::Sender<Job>,
+    alive: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -76,12 +119,22 @@ impl Store {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&connection)?;
-        let (jobs, receiver) = mpsc::channel();
+        let (jobs, receiver) = tokio::sync::mpsc::channel(JOB_QUEUE_CAPACITY);
+        let alive = Arc::new(AtomicBool::new(true));
+        let flag = alive.clone();
         std::thread::Builder::new()
             .name("gcemu-store".into())
-            .spawn(move || run_store_thread(connection, receiver))
+            .spawn(move || {
+                let _alive = AliveFlag(flag);
+                run_store_thread(connection, receiver)
+            })
             .map_err(|error| StoreError::Open(error.to_string()))?;
-        Ok(Store { jobs })
+        Ok(Store { jobs, alive })
+    }
+
+    /// Whether the store thread is still running (the health endpoint reports it).
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
     }
 
     /// Runs `read` on the store thread outside any write transaction.
@@ -92,9 +145,10 @@ impl Store {
     {
         let (reply, answer) = oneshot::channel();
         let job = Job::Read(Box::new(move |connection| {
-            let _ = reply.send(read(connection));
+            let outcome = catch_panic(|| read(connection));
+            let _ = reply.send(outcome.and_then(|result| result));
         }));
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -105,7 +159,7 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        self.write_with_effect(move |db| write(db).map(|result| (result, None)))
+        self.submit(move |db| write(db).map(|result| (result, None)))
             .await
     }
 
@@ -117,25 +171,75 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<(R, Option<Effect>), StoreError> + Send + 'static,
     {
+        self.submit(write).await
+    }
+
+    /// A write job that may refuse (`refuse(error)`): a refusal rolls the job's savepoint back
+    /// exactly like a store failure, so nothing the job wrote before refusing is committed.
+    pub async fn write_or_refuse<R, E, F>(&self, write: F) -> Result<R, JobError<E>>
+    where
+        R: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, JobError<E>> + Send + 'static,
+    {
+        self.submit(move |db| write(db).map(|result| (result, None)))
+            .await
+    }
+
+    /// `write_or_refuse` with a post-commit effect, as `write_with_effect`.
+    pub async fn write_or_refuse_with_effect<R, E, F>(&self, write: F) -> Result<R, JobError<E>>
+    where
+        R: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(R, Option<Effect>), JobError<E>> + Send + 'static,
+    {
+        self.submit(write).await
+    }
+
+    async fn submit<R, X, F>(&self, write: F) -> Result<R, X>
+    where
+        R: Send + 'static,
+        X: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<(R, Option<Effect>), X> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        let job = Job::Write(Box::new(move |connection| {
-            let result = in_savepoint(connection, write);
+        let job: WriteJob = Box::new(move |batch: Option<&Batch<'_>>| -> Completion {
+            let Some(batch) = batch else {
+                // No transaction could begin: the job must not run at all, or its write would
+                // commit on its own while the client is told it failed.
+                return Box::new(move |commit: Result<(), StoreError>| {
+                    let error = commit.err().unwrap_or(StoreError::Closed);
+                    let _ = reply.send(Err(X::from(error)));
+                });
+            };
+            let result = in_savepoint(batch, write);
             Box::new(
                 move |commit: Result<(), StoreError>| match (commit, result) {
                     (Ok(()), Ok((value, effect))) => {
                         if let Some(effect) = effect {
-                            effect();
+                            if let Err(panic) = catch_panic(effect) {
+                                tracing::error!(%panic, "a post-commit effect panicked");
+                            }
                         }
                         let _ = reply.send(Ok(value));
                     }
-                    (Err(error), _) | (Ok(()), Err(error)) => {
+                    (Err(error), _) => {
+                        let _ = reply.send(Err(X::from(error)));
+                    }
+                    (Ok(()), Err(error)) => {
                         let _ = reply.send(Err(error));
                     }
                 },
             )
-        }));
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        });
+        self.jobs
+            .send(Job::Write(job))
+            .await
+            .map_err(|_| X::from(StoreError::Closed))?;
+        answer
+            .await
+            .map_err(|_| X::from(StoreError::Closed))
+            .and_then(|result| result)
     }
 
     /// `read` for blocking threads (the indexer); never call it from async code.
@@ -146,15 +250,23 @@ impl Store {
     {
         let (reply, answer) = oneshot::channel();
         let job = Job::Read(Box::new(move |connection| {
-            let _ = reply.send(read(connection));
+            let outcome = catch_panic(|| read(connection));
+            let _ = reply.send(outcome.and_then(|result| result));
         }));
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .blocking_send(job)
+            .map_err(|_| StoreError::Closed)?;
         answer.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
-    /// Deletes every row of every tenant, or of `tenant` only.
-    pub async fn reset(&self, tenant: Option<TenantId>) -> Result<(), StoreError> {
-        self.write(move |db| {
+    /// Deletes every row of every tenant, or of `tenant` only, and runs `effect` (the index's
+    /// reset) right after the commit, on the store thread, so no write can come in between.
+    pub async fn reset(
+        &self,
+        tenant: Option<TenantId>,
+        effect: Option<Effect>,
+    ) -> Result<(), StoreError> {
+        self.write_with_effect(move |db| {
             for table in migrations::TENANT_TABLES {
                 match &tenant {
                     Some(tenant) => db.execute(
@@ -164,48 +276,86 @@ impl Store {
                     None => db.execute(&format!("DELETE FROM {table}"), [])?,
                 };
             }
-            Ok(())
+            Ok(((), effect))
         })
         .await
     }
 }
 
-fn in_savepoint<R>(
-    connection: &Connection,
-    write: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    connection.execute_batch("SAVEPOINT job")?;
-    let result = write(connection);
-    match &result {
-        Ok(_) => connection.execute_batch("RELEASE job")?,
-        Err(_) => connection.execute_batch("ROLLBACK TO job; RELEASE job")?,
+/// Clears the store's liveness flag when its thread ends, however it ends.
+struct AliveFlag(Arc<AtomicBool>);
+
+impl Drop for AliveFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
-    result
 }
 
-fn run_store_thread(connection: Connection, receiver: mpsc::Receiver<Job>) {
+/// Runs `work`, turning a panic into an error so that no input can stop the store thread.
+fn catch_panic<T>(work: impl FnOnce() -> T) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|text| text.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        StoreError::Panicked(message)
+    })
+}
+
+fn in_savepoint<R, X: From<StoreError>>(
+    batch: &Batch<'_>,
+    write: impl FnOnce(&Connection) -> Result<R, X>,
+) -> Result<R, X> {
+    let connection = batch.connection;
+    if let Err(error) = connection.execute_batch("SAVEPOINT job") {
+        return Err(X::from(StoreError::Sqlite(error)));
+    }
+    let result = match catch_panic(|| write(connection)) {
+        Ok(result) => result,
+        Err(panic) => Err(X::from(panic)),
+    };
+    let end = match &result {
+        Ok(_) => connection.execute_batch("RELEASE job"),
+        Err(_) => connection.execute_batch("ROLLBACK TO job; RELEASE job"),
+    };
+    match end {
+        Ok(()) => result,
+        Err(error) => {
+            // The savepoint's fate is unknown: only rolling the whole batch back is safe.
+            batch.poisoned.set(true);
+            Err(X::from(StoreError::Sqlite(error)))
+        }
+    }
+}
+
+fn run_store_thread(connection: Connection, mut receiver: tokio::sync::mpsc::Receiver<Job>) {
     let mut pending: Option<Job> = None;
     loop {
         let job = match pending.take() {
             Some(job) => job,
-            None => match receiver.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+            None => match receiver.blocking_recv() {
+                Some(job) => job,
+                None => return,
             },
         };
         match job {
             Job::Read(read) => read(&connection),
             Job::Write(first) => {
-                let mut completions = Vec::new();
                 if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
-                    let completion = first_completion_without_transaction(&connection, first);
-                    completion(Err(StoreError::Sqlite(error)));
+                    tracing::error!(%error, "could not begin a write transaction");
+                    let _ = connection.execute_batch("ROLLBACK");
+                    first(None)(Err(StoreError::Sqlite(error)));
                     continue;
                 }
-                completions.push(first(&connection));
-                while completions.len() < MAX_JOBS_PER_COMMIT {
+                let batch = Batch {
+                    connection: &connection,
+                    poisoned: std::cell::Cell::new(false),
+                };
+                let mut completions = vec![first(Some(&batch))];
+                while completions.len() < MAX_JOBS_PER_COMMIT && !batch.poisoned.get() {
                     match receiver.try_recv() {
-                        Ok(Job::Write(next)) => completions.push(next(&connection)),
+                        Ok(Job::Write(next)) => completions.push(next(Some(&batch))),
                         Ok(read) => {
                             // A read waits for the batch to commit so it never sees unacknowledged data.
                             pending = Some(read);
@@ -214,8 +364,14 @@ fn run_store_thread(connection: Connection, receiver: mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                let commit = connection.execute_batch("COMMIT");
-                let failure = commit.as_ref().err().map(|error| error.to_string());
+                let failure = if batch.poisoned.get() {
+                    Some("a job's savepoint could not be rolled back".to_string())
+                } else {
+                    connection
+                        .execute_batch("COMMIT")
+                        .err()
+                        .map(|error| error.to_string())
+                };
                 if failure.is_some() {
                     let _ = connection.execute_batch("ROLLBACK");
                 }
@@ -230,15 +386,6 @@ fn run_store_thread(connection: Connection, receiver: mpsc::Receiver<Job>) {
             }
         }
     }
-}
-
-/// Runs a write job whose transaction could not begin, so that its caller still gets an answer.
-fn first_completion_without_transaction(
-    connection: &Connection,
-    job: Box<dyn FnOnce(&Connection) -> Completion + Send>,
-) -> Completion {
-    let _ = connection.execute_batch("ROLLBACK");
-    job(connection)
 }
 
 /// Reads a JSON column that the store itself wrote.
@@ -258,4 +405,94 @@ pub(crate) fn parse_instant(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, 
     chrono::DateTime::parse_from_rfc3339(raw)
         .map(|instant| instant.with_timezone(&chrono::Utc))
         .map_err(|error| StoreError::Corrupt(format!("instant '{raw}': {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count_rows(store: &Store) -> i64 {
+        store
+            .read_blocking(|db| {
+                Ok(db.query_row("SELECT COUNT(*) FROM probe", [], |row| row.get(0))?)
+            })
+            .unwrap()
+    }
+
+    fn store_with_probe_table(path: Option<&Path>) -> Store {
+        let store = Store::open(path).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(store.write(|db| {
+                db.execute_batch("CREATE TABLE IF NOT EXISTS probe (n INTEGER)")?;
+                Ok(())
+            }))
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn a_refused_job_leaves_nothing_of_what_it_wrote_before_refusing() {
+        let store = store_with_probe_table(None);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let answer = runtime.block_on(store.write_or_refuse(|db| {
+            db.execute("INSERT INTO probe (n) VALUES (1)", [])?;
+            refuse::<(), &str>("no")
+        }));
+        assert!(matches!(answer, Err(JobError::Refused("no"))));
+        assert_eq!(count_rows(&store), 0);
+        // Jobs around it in the same batch still commit.
+        let kept = runtime.block_on(store.write_or_refuse::<_, &str, _>(|db| {
+            db.execute("INSERT INTO probe (n) VALUES (2)", [])?;
+            Ok(())
+        }));
+        assert!(kept.is_ok());
+        assert_eq!(count_rows(&store), 1);
+    }
+
+    #[test]
+    fn a_panicking_job_is_rolled_back_and_the_store_keeps_serving() {
+        let store = store_with_probe_table(None);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let answer = runtime.block_on(store.write(|db| -> Result<(), StoreError> {
+            db.execute("INSERT INTO probe (n) VALUES (1)", [])?;
+            panic!("a bug in a job")
+        }));
+        assert!(matches!(answer, Err(StoreError::Panicked(message)) if message.contains("a bug")));
+        let read = runtime.block_on(store.read(|_| -> Result<(), StoreError> { panic!("read") }));
+        assert!(matches!(read, Err(StoreError::Panicked(_))));
+        assert!(store.is_alive());
+        assert_eq!(count_rows(&store), 0);
+    }
+
+    #[test]
+    fn a_job_whose_transaction_cannot_begin_never_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let store = store_with_probe_table(Some(&path));
+        // Another connection holds the write lock for longer than the store's busy timeout.
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let answer = runtime.block_on(store.write(move |db| {
+            flag.store(true, Ordering::SeqCst);
+            db.execute("INSERT INTO probe (n) VALUES (1)", [])?;
+            Ok(())
+        }));
+        assert!(answer.is_err(), "the client is told the write failed");
+        assert!(!ran.load(Ordering::SeqCst), "and the write never ran");
+        blocker.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(count_rows(&store), 0);
+    }
 }

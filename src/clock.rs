@@ -12,8 +12,32 @@ use chrono::{DateTime, Duration, Utc};
 
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
-    /// Moves the clock forward by `by` (never backwards).
-    fn advance(&self, by: Duration);
+    /// Moves the clock forward by `by` (never backwards), unless that would take it more than
+    /// `MAX_ADVANCE_DAYS` past where it started; then it does not move at all.
+    fn advance(&self, by: Duration) -> Result<(), ClockError>;
+}
+
+/// How far, in all, the clock can be moved past the system time: a century. Stored instants
+/// (four-digit years) and every sum of an instant and a configured delay stay representable.
+pub const MAX_ADVANCE_DAYS: i64 = 36_525;
+
+/// The longest `--schema-delay` or `--index-lag` (and any delay added to the clock's time): ten years.
+pub const MAX_DELAY_SECONDS: u64 = 3_650 * 86_400;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClockError {
+    #[error("the clock can be advanced by at most {MAX_ADVANCE_DAYS} days in all; it is already {advanced_days} days ahead")]
+    TooFar { advanced_days: i64 },
+}
+
+/// `instant + by`, saturating at the last instant the store can hold (9999-12-31) instead of
+/// overflowing: time arithmetic on request-influenced values must never panic.
+pub fn later(instant: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    let last =
+        DateTime::<Utc>::from_timestamp(253_402_300_799, 999_000_000).expect("valid instant");
+    instant
+        .checked_add_signed(by)
+        .map_or(last, |sum| sum.min(last))
 }
 
 pub type SharedClock = Arc<dyn Clock>;
@@ -29,9 +53,17 @@ impl Clock for EmulatorClock {
         Utc::now() + Duration::milliseconds(self.offset_millis.load(Ordering::SeqCst))
     }
 
-    fn advance(&self, by: Duration) {
-        let millis = by.num_milliseconds().max(0);
-        self.offset_millis.fetch_add(millis, Ordering::SeqCst);
+    fn advance(&self, by: Duration) -> Result<(), ClockError> {
+        let step = by.num_milliseconds().max(0);
+        let limit = MAX_ADVANCE_DAYS * 86_400_000;
+        self.offset_millis
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |offset| {
+                offset.checked_add(step).filter(|total| *total <= limit)
+            })
+            .map(|_| ())
+            .map_err(|offset| ClockError::TooFar {
+                advanced_days: offset / 86_400_000,
+            })
     }
 }
 
@@ -54,9 +86,10 @@ impl Clock for ManualClock {
         *self.now.lock().expect("clock lock")
     }
 
-    fn advance(&self, by: Duration) {
+    fn advance(&self, by: Duration) -> Result<(), ClockError> {
         let mut now = self.now.lock().expect("clock lock");
-        *now += by.max(Duration::zero());
+        *now = later(*now, by.max(Duration::zero()));
+        Ok(())
     }
 }
 
@@ -81,7 +114,14 @@ pub fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
             ))
         }
     };
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    if !(0.0..=MAX_DELAY_SECONDS as f64).contains(&seconds) {
+        return Err(format!(
+            "'{raw}' is longer than the longest duration gcemu accepts ({} days)",
+            MAX_DELAY_SECONDS / 86_400
+        ));
+    }
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("'{raw}' is not a duration (examples: 0s, 30s, 5m, 250ms)"))
 }
 
 #[cfg(test)]
@@ -106,5 +146,29 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("99999999999999999999999999").is_err());
+        assert!(parse_duration("3651d").is_err());
+        assert!(parse_duration("87601h").is_err());
+    }
+
+    #[test]
+    fn the_clock_refuses_to_move_more_than_a_century_in_all_and_stays_readable() {
+        let clock = EmulatorClock::default();
+        let start = clock.now();
+        for _ in 0..36 {
+            clock.advance(Duration::days(1_000)).unwrap();
+        }
+        let refused = clock.advance(Duration::days(1_000));
+        assert_eq!(
+            refused,
+            Err(ClockError::TooFar {
+                advanced_days: 36_000
+            })
+        );
+        assert!(clock.now() - start < Duration::days(36_100));
+        assert!(clock.advance(Duration::days(500)).is_ok());
+        // Far-future sums saturate instead of overflowing.
+        let far = later(clock.now(), Duration::MAX);
+        assert_eq!(far.format("%Y").to_string(), "9999");
     }
 }

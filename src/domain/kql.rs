@@ -73,6 +73,31 @@ pub fn parse(text: &str) -> Result<Query, ParseError> {
     Ok(query)
 }
 
+/// Expands a `queryTemplate`: each `{searchTerms}` becomes `query_string`. The size of the
+/// result is computed before it is built, so a template that would expand past the query length
+/// cap is refused without allocating it.
+pub fn expand_template(template: &str, query_string: &str) -> Result<String, ParseError> {
+    const PLACEHOLDER: &str = "{searchTerms}";
+    let too_long = || {
+        error(&format!(
+            "the query template expands to more than {MAX_QUERY_CHARS} characters"
+        ))
+    };
+    let template_chars = template.chars().count();
+    if template_chars > MAX_QUERY_CHARS.saturating_mul(PLACEHOLDER.len()) {
+        return Err(too_long());
+    }
+    let placeholders = template.matches(PLACEHOLDER).count();
+    let expanded_chars = placeholders
+        .checked_mul(query_string.chars().count())
+        .and_then(|inserted| inserted.checked_add(template_chars))
+        .map(|total| total - placeholders * PLACEHOLDER.len());
+    match expanded_chars {
+        Some(chars) if chars <= MAX_QUERY_CHARS => Ok(template.replace(PLACEHOLDER, query_string)),
+        _ => Err(too_long()),
+    }
+}
+
 /// The free-text words of a query (Graph's `searchTerms`), lowercased, in order.
 pub fn search_terms(query: &Query) -> Vec<String> {
     let mut terms = Vec::new();
@@ -122,7 +147,9 @@ impl Token {
 }
 
 const MAX_QUERY_CHARS: usize = 4096;
-const MAX_DEPTH: usize = 64;
+/// How deeply parentheses and negations may nest in all. Every recursive walk of the tree
+/// (translation, term collection, tantivy's own query execution) stays within it.
+pub const MAX_DEPTH: usize = 32;
 
 fn tokenize(text: &str) -> Result<Vec<Token>, ParseError> {
     if text.chars().count() > MAX_QUERY_CHARS {
@@ -289,12 +316,25 @@ impl Parser {
         })
     }
 
+    /// A chain of `NOT` / `-` is read in a loop, not by recursion, and folded by parity
+    /// (`NOT NOT x` is `x`), so no length of chain can deepen the tree or the stack.
     fn unary(&mut self) -> Result<Query, ParseError> {
-        if self.is_keyword("NOT") || matches!(self.peek(), Some(Token::Minus)) {
+        let mut negations = 0usize;
+        while self.is_keyword("NOT") || matches!(self.peek(), Some(Token::Minus)) {
             self.position += 1;
-            return Ok(Query::Not(Box::new(self.unary()?)));
+            negations += 1;
         }
-        self.primary()
+        if negations % 2 == 0 {
+            return self.primary();
+        }
+        // A negation nests the tree one level, like a parenthesis: it shares the depth budget.
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(error("the query nests parentheses and NOTs too deeply"));
+        }
+        let operand = self.primary()?;
+        self.depth -= 1;
+        Ok(Query::Not(Box::new(operand)))
     }
 
     fn primary(&mut self) -> Result<Query, ParseError> {
@@ -306,7 +346,7 @@ impl Parser {
             Token::Open => {
                 self.depth += 1;
                 if self.depth > MAX_DEPTH {
-                    return Err(error("the query nests parentheses too deeply"));
+                    return Err(error("the query nests parentheses and NOTs too deeply"));
                 }
                 let inner = self.or_expression()?;
                 self.depth -= 1;
@@ -517,6 +557,62 @@ mod tests {
                 term("printer"),
             ])
         );
+    }
+
+    #[test]
+    fn long_not_chains_fold_by_parity_and_deep_nesting_is_refused() {
+        let chain = |n: usize| format!("{}printer", "NOT ".repeat(n));
+        assert_eq!(parse(&chain(200)).unwrap(), term("printer"));
+        assert_eq!(
+            parse(&chain(201)).unwrap(),
+            Query::Not(Box::new(term("printer")))
+        );
+        assert_eq!(
+            parse(&format!("{}-a", "NOT ".repeat(1000))).unwrap(),
+            Query::Not(Box::new(term("a")))
+        );
+        let nested = |n: usize| format!("{}a{}", "NOT (".repeat(n), ")".repeat(n));
+        assert!(parse(&nested(MAX_DEPTH / 2)).is_ok());
+        let refused = parse(&nested(MAX_DEPTH)).unwrap_err();
+        assert!(
+            refused.message.contains("too deeply"),
+            "{}",
+            refused.message
+        );
+        assert!(depth(&parse(&nested(MAX_DEPTH / 2)).unwrap()) <= MAX_DEPTH + 1);
+    }
+
+    fn depth(query: &Query) -> usize {
+        match query {
+            Query::And(parts) | Query::Or(parts) => 1 + parts.iter().map(depth).max().unwrap_or(0),
+            Query::Not(inner) => 1 + depth(inner),
+            _ => 1,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_query_under_the_length_cap_builds_a_tree_deeper_than_the_limit(
+            text in "(NOT |-|\\(|\\)|a |OR |AND ){0,400}",
+        ) {
+            if let Ok(query) = parse(&text) {
+                proptest::prop_assert!(depth(&query) <= 2 * MAX_DEPTH + 2);
+            }
+        }
+    }
+
+    #[test]
+    fn templates_expand_within_the_length_cap_or_are_refused_before_allocating() {
+        assert_eq!(
+            expand_template("{searchTerms} AND kind:doc", "printer").unwrap(),
+            "printer AND kind:doc"
+        );
+        // 1,000,000 placeholders times a 4,000-character query would be 4 GB.
+        let template = "{searchTerms}".repeat(1_000_000);
+        let refused = expand_template(&template, &"a".repeat(4000)).unwrap_err();
+        assert!(refused.message.contains("expands to more than"));
+        assert!(expand_template(&"{searchTerms}".repeat(300), &"a".repeat(13)).is_ok());
+        assert!(expand_template(&"{searchTerms}".repeat(400), &"a".repeat(13)).is_err());
     }
 
     #[test]

@@ -37,3 +37,21 @@ impl std::fmt::Display for Violation {
         f.write_str(&self.message)
     }
 }
+
+/// At most `max_chars` characters of `text` (cut at a character boundary, with `…` when cut):
+/// how client text is quoted back in messages, so an error never echoes megabytes.
+pub fn excerpt(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..cut])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn excerpts_cut_at_character_boundaries() {
+        assert_eq!(super::excerpt("short", 10), "short");
+        assert_eq!(super::excerpt("ééééé", 2), "éé…");
+    }
+}

@@ -6,6 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use http_body_util::BodyExt;
 use serde_json::json;
 
@@ -112,7 +113,27 @@ pub async fn request_context(
     let path = request.uri().path().to_string();
     let started = std::time::Instant::now();
 
-    let response = next.run(request).await;
+    // A panic in a handler is a bug: it is logged and answered as a Graph 500, instead of
+    // dropping the connection with no answer.
+    let response = match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(%method, path, panic = %message, "a request handler panicked");
+            super::error::ApiError::new(
+                super::error::ErrorCode::InternalServerError,
+                "An internal error occurred in the emulator.",
+            )
+            .into_response()
+        }
+    };
     tracing::info!(
         %method,
         path,

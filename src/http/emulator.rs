@@ -103,7 +103,8 @@ async fn advance_clock(
         })?;
     state
         .clock
-        .advance(chrono::Duration::milliseconds((seconds * 1000.0) as i64));
+        .advance(chrono::Duration::milliseconds((seconds * 1000.0) as i64))
+        .map_err(|error| ApiError::invalid(format!("{error}.")))?;
     service::schema::settle_all(&state).await?;
     state.index.release_due();
     Ok(Json(
@@ -112,8 +113,31 @@ async fn advance_clock(
     .into_response())
 }
 
-async fn health() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
+/// `ok` while the store and indexer threads run and every index is usable; otherwise `503`
+/// with the reasons, so a container runtime (and a developer) sees why requests fail.
+async fn health(State(state): State<AppState>) -> Response {
+    let mut problems = Vec::new();
+    if !state.store.is_alive() {
+        problems.push("the store thread has stopped".to_string());
+    }
+    if !state.index.is_alive() {
+        problems.push("the indexer thread has stopped".to_string());
+    }
+    problems.extend(
+        state
+            .index
+            .failures()
+            .into_iter()
+            .map(|failure| format!("index {failure}")),
+    );
+    if problems.is_empty() {
+        return Json(json!({ "status": "ok" })).into_response();
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": "unhealthy", "problems": problems })),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]

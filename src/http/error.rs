@@ -38,6 +38,10 @@ pub enum ErrorCode {
     /// Entra directory endpoints: a refused request.
     RequestBadRequest,
     InternalServerError,
+    /// The request body did not arrive in time.
+    RequestTimeout,
+    /// The emulator cannot serve the request now (a stopped thread, a broken index).
+    ServiceNotAvailable,
 }
 
 impl ErrorCode {
@@ -57,6 +61,8 @@ impl ErrorCode {
             ErrorCode::RequestResourceNotFound => "Request_ResourceNotFound",
             ErrorCode::RequestBadRequest => "Request_BadRequest",
             ErrorCode::InternalServerError => "InternalServerError",
+            ErrorCode::ServiceNotAvailable => "serviceNotAvailable",
+            ErrorCode::RequestTimeout => "requestTimeout",
         }
     }
 
@@ -76,6 +82,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::QuotaLimitReached => StatusCode::FORBIDDEN,
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServiceNotAvailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }
@@ -232,6 +240,10 @@ impl From<service::Error> for ApiError {
             service::Error::QuotaExceeded(message) => {
                 ApiError::new(ErrorCode::QuotaLimitReached, as_sentence(&message))
             }
+            service::Error::Unavailable(message) => {
+                tracing::warn!(reason = %message, "service unavailable");
+                ApiError::new(ErrorCode::ServiceNotAvailable, as_sentence(&message))
+            }
             service::Error::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 ApiError::new(
@@ -277,6 +289,8 @@ mod tests {
             ErrorCode::RequestResourceNotFound,
             ErrorCode::RequestBadRequest,
             ErrorCode::InternalServerError,
+            ErrorCode::ServiceNotAvailable,
+            ErrorCode::RequestTimeout,
         ] {
             assert!(code.http_status().is_client_error() || code.http_status().is_server_error());
             assert!(!code.as_str().is_empty());

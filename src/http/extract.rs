@@ -147,17 +147,41 @@ impl FromRequest<AppState> for JsonObject {
         if declared_length.is_some_and(|length| length > limit) {
             return Err(too_large(Some(limit)));
         }
-        let bytes = axum::body::to_bytes(request.into_body(), limit)
-            .await
-            .map_err(|_| too_large(Some(limit)))?;
+        // A client that stops sending its body half-way does not hold the request forever.
+        let bytes = tokio::time::timeout(
+            BODY_READ_TIMEOUT,
+            axum::body::to_bytes(request.into_body(), limit),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                super::error::ErrorCode::RequestTimeout,
+                format!(
+                    "The request body did not arrive within {} seconds.",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        })?
+        .map_err(|_| too_large(Some(limit)))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::deserialization(
                 "The request body is empty; a JSON object is required.",
             ));
         }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
-            ApiError::deserialization(format!("The request body is not valid JSON: {error}."))
-        })?;
+        let large = bytes.len() > LARGE_BODY_BYTES;
+        let parse = move || {
+            serde_json::from_slice::<Value>(&bytes).map_err(|error| {
+                ApiError::deserialization(format!("The request body is not valid JSON: {error}."))
+            })
+        };
+        // Parsing megabytes takes milliseconds: keep it off the async workers.
+        let value = if large {
+            tokio::task::spawn_blocking(parse)
+                .await
+                .map_err(|_| ApiError::invalid("The request body could not be parsed."))??
+        } else {
+            parse()?
+        };
         match value {
             Value::Object(map) => Ok(JsonObject(map)),
             other => Err(ApiError::deserialization(format!(
@@ -167,6 +191,11 @@ impl FromRequest<AppState> for JsonObject {
         }
     }
 }
+
+/// How long a request body may take to arrive.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Bodies larger than this are parsed on a blocking thread.
+const LARGE_BODY_BYTES: usize = 256 * 1024;
 
 pub fn json_kind(value: &Value) -> &'static str {
     match value {

@@ -61,6 +61,13 @@ pub async fn put(
     let content = parse_content(members.get("content"))?;
     let activities = match members.get("activities") {
         None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(activities)) if activities.len() > MAX_ACTIVITIES_PER_CALL => {
+            return Err(ApiError::invalid(format!(
+                "At most {MAX_ACTIVITIES_PER_CALL} activities can be sent with an item; {} were sent.",
+                activities.len()
+            ))
+            .with_target("activities"))
+        }
         Some(Value::Array(activities)) => activities
             .iter()
             .enumerate()

@@ -50,6 +50,13 @@ pub async fn query(
             .with_target("requests"))
         }
     };
+    if requests.len() > MAX_REQUESTS_PER_CALL {
+        return Err(ApiError::invalid(format!(
+            "At most {MAX_REQUESTS_PER_CALL} searchRequests are allowed in one call, {} were sent.",
+            requests.len()
+        ))
+        .with_target("requests"));
+    }
     let mut responses = Vec::with_capacity(requests.len());
     for (index, request) in requests.iter().enumerate() {
         let request = parse_request(request, index)?;
@@ -60,6 +67,15 @@ pub async fn query(
     body.insert("value".into(), Value::Array(responses));
     Ok(Json(Value::Object(body)).into_response())
 }
+
+/// searchRequests per `POST /search/query` at most (Graph documents none; gcemu's choice).
+const MAX_REQUESTS_PER_CALL: usize = 20;
+/// contentSources per searchRequest at most (more than a tenant's 30 connections, gcemu's choice).
+const MAX_CONTENT_SOURCES: usize = 100;
+/// Aggregations per searchRequest at most (gcemu's choice).
+const MAX_AGGREGATIONS: usize = 20;
+/// Buckets one aggregation may ask for (searchAggregation.size is at most 65535 in Graph).
+const MAX_BUCKETS: u64 = 65_535;
 
 fn bad(index: usize, message: String) -> ApiError {
     ApiError::invalid(message).with_target(format!("requests[{index}]"))
@@ -95,6 +111,16 @@ fn parse_request(value: &Value, index: usize) -> Result<SearchRequest, ApiError>
     if content_sources.is_empty() {
         return Err(bad(index, NO_CONTENT_SOURCES.into()));
     }
+    if content_sources.len() > MAX_CONTENT_SOURCES {
+        return Err(bad(
+            index,
+            format!(
+                "At most {MAX_CONTENT_SOURCES} contentSources are allowed, {} were sent.",
+                content_sources.len()
+            ),
+        ));
+    }
+    let mut seen_sources = std::collections::HashSet::new();
     let connection_ids = content_sources
         .iter()
         .map(|source| {
@@ -105,7 +131,11 @@ fn parse_request(value: &Value, index: usize) -> Result<SearchRequest, ApiError>
             }
             Ok(ConnectionId::lookup(id))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        // A connection named twice (in any letter case) is searched and counted once.
+        .filter(|id| seen_sources.insert(id.as_str().to_ascii_lowercase()))
+        .collect();
     let query = match members.get("query") {
         Some(Value::Object(query)) => query,
         _ => {
@@ -163,6 +193,15 @@ fn parse_request(value: &Value, index: usize) -> Result<SearchRequest, ApiError>
     };
     let aggregations = match members.get("aggregations") {
         None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(options)) if options.len() > MAX_AGGREGATIONS => {
+            return Err(bad(
+                index,
+                format!(
+                    "At most {MAX_AGGREGATIONS} aggregations are allowed, {} were sent.",
+                    options.len()
+                ),
+            ))
+        }
         Some(Value::Array(options)) => options
             .iter()
             .map(|option| parse_aggregation(option, index))
@@ -198,7 +237,19 @@ fn parse_aggregation(option: &Value, index: usize) -> Result<AggregationRequest,
     let Some(field) = field else {
         return Err(bad(index, "every aggregation needs a field.".into()));
     };
-    let size = option.get("size").and_then(Value::as_u64).unwrap_or(10) as usize;
+    let size =
+        match option.get("size") {
+            None | Some(Value::Null) => 10,
+            Some(size) => match size.as_u64() {
+                Some(size) if size <= MAX_BUCKETS => size as usize,
+                _ => return Err(bad(
+                    index,
+                    format!(
+                        "aggregation size must be an integer from 0 to {MAX_BUCKETS}, not {size}."
+                    ),
+                )),
+            },
+        };
     let definition = option
         .get("bucketDefinition")
         .cloned()

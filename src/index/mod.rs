@@ -50,6 +50,8 @@ pub struct ConnectionIndex {
     pub index: Index,
     pub reader: IndexReader,
     pub schema: Schema,
+    /// Names the mapping (and so the directory the index lives in, `<connection>/<generation>`).
+    generation: String,
 }
 
 type Key = (TenantId, String);
@@ -73,12 +75,15 @@ enum Command {
         key: Key,
         connection_id: ConnectionId,
         schema: Schema,
+        ticket: u64,
     },
     DropConnection {
         key: Key,
+        ticket: u64,
     },
     Reset {
         tenant: Option<TenantId>,
+        ticket: u64,
     },
     Flush(oneshot::Sender<()>),
     /// Every write up to this sequence number is reflected (sent after start-up reconciliation).
@@ -96,6 +101,15 @@ pub struct SearchIndex {
     /// The highest write sequence number handed to the indexer (searches wait for it).
     sent_seq: Arc<AtomicU64>,
     indexed_seq: watch::Receiver<u64>,
+    /// Schema applications, connection drops and resets are numbered by a ticket; a search waits
+    /// until the indexer has applied every ticket given out before it started, so it never reads
+    /// an index older than the schema a client has already seen `completed`.
+    tickets_sent: Arc<AtomicU64>,
+    tickets_applied: watch::Receiver<u64>,
+    /// Connections whose index failed (a tantivy commit or write error) and is being rebuilt from
+    /// the store, with the reason: searches on them answer 503 until the rebuild succeeds.
+    failures: Arc<RwLock<HashMap<Key, String>>>,
+    alive: Arc<std::sync::atomic::AtomicBool>,
     /// With `--index-lag`: item changes wait here until the clock reaches write time + lag.
     delay: Option<Arc<DelayLine>>,
 }
@@ -128,17 +142,29 @@ impl SearchIndex {
     ) -> SearchIndex {
         let (commands, receiver) = mpsc::channel();
         let (indexed_sender, indexed_seq) = watch::channel(0);
+        let (tickets_sender, tickets_applied) = watch::channel(0);
         let indexes: Arc<RwLock<HashMap<Key, Arc<ConnectionIndex>>>> = Arc::default();
+        let failures: Arc<RwLock<HashMap<Key, String>>> = Arc::default();
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let indexer = Indexer {
             root,
             store,
             indexes: indexes.clone(),
             writers: HashMap::new(),
+            writer_last_used: HashMap::new(),
+            batch_number: 0,
+            failures: failures.clone(),
             indexed_sender,
+            tickets_sender,
+            desired: HashMap::new(),
         };
+        let flag = alive.clone();
         std::thread::Builder::new()
             .name("gcemu-indexer".into())
-            .spawn(move || indexer.run(receiver))
+            .spawn(move || {
+                let _alive = ClearOnDrop(flag);
+                indexer.run(receiver)
+            })
             .expect("the indexer thread starts");
         let delay = (!lag.is_zero()).then(|| {
             Arc::new(DelayLine {
@@ -153,8 +179,62 @@ impl SearchIndex {
             commands,
             sent_seq: Arc::new(AtomicU64::new(0)),
             indexed_seq,
+            tickets_sent: Arc::new(AtomicU64::new(0)),
+            tickets_applied,
+            failures,
+            alive,
             delay,
         }
+    }
+
+    /// Whether the indexer thread runs (the health endpoint reports it).
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Why the connection's index cannot be searched now, if it cannot.
+    pub fn failure(&self, tenant: &TenantId, connection_id: &ConnectionId) -> Option<String> {
+        self.failures
+            .read()
+            .expect("failure lock")
+            .get(&key(tenant, connection_id))
+            .cloned()
+    }
+
+    /// Every connection index that failed, as `tenant/connection: reason` (for the health endpoint).
+    pub fn failures(&self) -> Vec<String> {
+        self.failures
+            .read()
+            .expect("failure lock")
+            .iter()
+            .map(|((tenant, connection), reason)| format!("{tenant}/{connection}: {reason}"))
+            .collect()
+    }
+
+    /// Item changes handed to the indexer and not yet applied.
+    pub fn backlog(&self) -> u64 {
+        self.sent_seq
+            .load(Ordering::SeqCst)
+            .saturating_sub(*self.indexed_seq.borrow())
+    }
+
+    /// Waits while more than `MAX_BACKLOG` item changes wait for the indexer, so writers that
+    /// outpace it slow down instead of growing its queue without bound.
+    pub async fn wait_for_room(&self) -> Result<(), IndexError> {
+        if self.backlog() <= MAX_BACKLOG {
+            return Ok(());
+        }
+        let sent = self.sent_seq.clone();
+        let mut indexed = self.indexed_seq.clone();
+        indexed
+            .wait_for(|seq| sent.load(Ordering::SeqCst).saturating_sub(*seq) <= MAX_BACKLOG)
+            .await
+            .map_err(|_| IndexError::Stopped)?;
+        Ok(())
+    }
+
+    fn next_ticket(&self) -> u64 {
+        self.tickets_sent.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     /// Queues an item change. Call it only from a store post-commit effect, so changes arrive in commit order.
@@ -205,6 +285,7 @@ impl SearchIndex {
             key,
             connection_id: connection_id.clone(),
             schema,
+            ticket: self.next_ticket(),
         });
     }
 
@@ -224,7 +305,8 @@ impl SearchIndex {
         let key = key(tenant, connection_id);
         self.schemas.write().expect("schema lock").remove(&key);
         self.forget_delayed(|delayed| *delayed != key);
-        let _ = self.commands.send(Command::DropConnection { key });
+        let ticket = self.next_ticket();
+        let _ = self.commands.send(Command::DropConnection { key, ticket });
     }
 
     pub fn reset(&self, tenant: Option<&TenantId>) {
@@ -235,6 +317,7 @@ impl SearchIndex {
         self.forget_delayed(|(key_tenant, _)| tenant.is_some_and(|tenant| key_tenant != tenant));
         let _ = self.commands.send(Command::Reset {
             tenant: tenant.cloned(),
+            ticket: self.next_ticket(),
         });
     }
 
@@ -262,7 +345,7 @@ impl SearchIndex {
                 let _ = self.commands.send(command);
             }
             Some(delay) => {
-                let visible_at = delay.clock.now() + delay.lag;
+                let visible_at = crate::clock::later(delay.clock.now(), delay.lag);
                 delay
                     .queue
                     .lock()
@@ -306,9 +389,15 @@ impl SearchIndex {
     pub async fn wait_for_acknowledged_writes(&self) -> Result<(), IndexError> {
         self.release_due();
         let target = self.sent_seq.load(Ordering::SeqCst);
+        let tickets = self.tickets_sent.load(Ordering::SeqCst);
         let mut indexed = self.indexed_seq.clone();
         indexed
             .wait_for(|seq| *seq >= target)
+            .await
+            .map_err(|_| IndexError::Stopped)?;
+        let mut applied = self.tickets_applied.clone();
+        applied
+            .wait_for(|ticket| *ticket >= tickets)
             .await
             .map_err(|_| IndexError::Stopped)?;
         Ok(())
@@ -340,20 +429,59 @@ const REBUILD_PAGE: usize = 2000;
 const MAX_COMMANDS_PER_COMMIT: usize = 20_000;
 /// Memory budget of one connection's index writer.
 const WRITER_MEMORY_BYTES: usize = 32_000_000;
+/// Index writers kept open at most (each holds a thread and up to its memory budget); the least
+/// recently used is closed beyond that, and reopened when its connection is written again.
+const MAX_OPEN_WRITERS: usize = 8;
+/// Item changes that may wait for the indexer before writers are made to wait.
+pub const MAX_BACKLOG: u64 = 50_000;
+/// How often a failed connection index is retried while nothing else arrives.
+const RECOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Indexer {
     root: Option<PathBuf>,
     store: Store,
     indexes: Arc<RwLock<HashMap<Key, Arc<ConnectionIndex>>>>,
     writers: HashMap<Key, IndexWriter<TantivyDocument>>,
+    writer_last_used: HashMap<Key, u64>,
+    batch_number: u64,
+    failures: Arc<RwLock<HashMap<Key, String>>>,
     indexed_sender: watch::Sender<u64>,
+    tickets_sender: watch::Sender<u64>,
+    /// The schema each connection's index must follow (what recovery rebuilds to).
+    desired: HashMap<Key, (ConnectionId, Schema)>,
+}
+
+/// Clears a liveness flag when its thread ends, however it ends.
+struct ClearOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Indexer {
     fn run(mut self, receiver: mpsc::Receiver<Command>) {
         let mut max_seq = 0;
         let mut shutdown: Option<oneshot::Sender<()>> = None;
-        while let Ok(first) = receiver.recv() {
+        let mut max_ticket = 0;
+        loop {
+            let first = if self.failures.read().expect("failure lock").is_empty() {
+                match receiver.recv() {
+                    Ok(command) => command,
+                    Err(_) => return,
+                }
+            } else {
+                match receiver.recv_timeout(RECOVERY_INTERVAL) {
+                    Ok(command) => command,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.recover_failed();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            };
+            self.batch_number += 1;
             let mut dirty: HashSet<Key> = HashSet::new();
             let mut flushes = Vec::new();
             let mut command = Some(first);
@@ -365,6 +493,7 @@ impl Indexer {
                         max_seq = max_seq.max(seq);
                         if let Err(error) = self.upsert(&key, &item, seq) {
                             tracing::error!(%error, item_id = %item.id, "indexing an item failed");
+                            self.fail(&key, format!("indexing item '{}' failed: {error}", item.id));
                         }
                         dirty.insert(key);
                     }
@@ -377,17 +506,27 @@ impl Indexer {
                         key,
                         connection_id,
                         schema,
+                        ticket,
                     } => {
                         self.commit(&mut dirty);
-                        if let Err(error) = self.apply_schema(&key, &connection_id, schema) {
+                        self.desired
+                            .insert(key.clone(), (connection_id.clone(), schema.clone()));
+                        if let Err(error) = self.apply_schema(&key, &connection_id, schema, false) {
                             tracing::error!(%error, %connection_id, "the index could not follow the schema");
+                            self.fail(
+                                &key,
+                                format!("the index could not follow the schema: {error}"),
+                            );
                         }
+                        max_ticket = max_ticket.max(ticket);
                     }
-                    Command::DropConnection { key } => {
+                    Command::DropConnection { key, ticket } => {
                         dirty.remove(&key);
                         self.drop_index(&key);
+                        max_ticket = max_ticket.max(ticket);
                     }
-                    Command::Reset { tenant } => {
+                    Command::Reset { tenant, ticket } => {
+                        max_ticket = max_ticket.max(ticket);
                         let keys: Vec<Key> = self
                             .indexes
                             .read()
@@ -412,15 +551,78 @@ impl Indexer {
                 }
             }
             self.commit(&mut dirty);
+            self.close_idle_writers();
             self.indexed_sender.send_replace(max_seq);
+            self.tickets_sender.send_replace(max_ticket);
             for done in flushes {
                 let _ = done.send(());
             }
             if let Some(done) = shutdown.take() {
-                self.writers.clear();
+                for (_, writer) in self.writers.drain() {
+                    let _ = writer.wait_merging_threads();
+                }
                 let _ = done.send(());
                 return;
             }
+            if !self.failures.read().expect("failure lock").is_empty() {
+                self.recover_failed();
+            }
+        }
+    }
+
+    /// Marks the connection's index as failed: its writer is dropped (a failed commit leaves it
+    /// unusable) and it is rebuilt from the store by `recover_failed`.
+    fn fail(&mut self, key: &Key, reason: String) {
+        self.writers.remove(key);
+        self.failures
+            .write()
+            .expect("failure lock")
+            .insert(key.clone(), reason);
+    }
+
+    /// Retries every failed connection index: reopen it and rebuild it from the store.
+    fn recover_failed(&mut self) {
+        let failed: Vec<Key> = self
+            .failures
+            .read()
+            .expect("failure lock")
+            .keys()
+            .cloned()
+            .collect();
+        for key in failed {
+            let Some((connection_id, schema)) = self.desired.get(&key).cloned() else {
+                // Dropped or reset meanwhile: nothing left to recover.
+                self.failures.write().expect("failure lock").remove(&key);
+                continue;
+            };
+            match self.apply_schema(&key, &connection_id, schema, true) {
+                Ok(()) => {
+                    tracing::info!(tenant = %key.0, connection = %key.1, "the connection's index was rebuilt after a failure");
+                    self.failures.write().expect("failure lock").remove(&key);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, tenant = %key.0, connection = %key.1, "rebuilding a failed index failed; retrying");
+                    self.fail(&key, format!("rebuilding the index failed: {error}"));
+                }
+            }
+        }
+    }
+
+    /// Closes the least recently used writers beyond `MAX_OPEN_WRITERS` (all are committed by now).
+    fn close_idle_writers(&mut self) {
+        while self.writers.len() > MAX_OPEN_WRITERS {
+            let Some(oldest) = self
+                .writers
+                .keys()
+                .min_by_key(|key| self.writer_last_used.get(*key).copied().unwrap_or(0))
+                .cloned()
+            else {
+                break;
+            };
+            if let Some(writer) = self.writers.remove(&oldest) {
+                let _ = writer.wait_merging_threads();
+            }
+            self.writer_last_used.remove(&oldest);
         }
     }
 
@@ -429,6 +631,7 @@ impl Indexer {
         key: &Key,
     ) -> Option<(&mut IndexWriter<TantivyDocument>, Arc<ConnectionIndex>)> {
         let connection_index = self.indexes.read().expect("index lock").get(key).cloned()?;
+        self.writer_last_used.insert(key.clone(), self.batch_number);
         if !self.writers.contains_key(key) {
             match connection_index
                 .index
@@ -472,6 +675,7 @@ impl Indexer {
             };
             if let Err(error) = writer.commit() {
                 tracing::error!(%error, "committing the index failed");
+                self.fail(&key, format!("committing the index failed: {error}"));
                 continue;
             }
             if let Some(connection_index) = self.indexes.read().expect("index lock").get(&key) {
@@ -489,7 +693,13 @@ impl Indexer {
     }
 
     fn drop_index(&mut self, key: &Key) {
-        self.writers.remove(key);
+        // Merge threads still write into the directory: wait for them before deleting it.
+        if let Some(writer) = self.writers.remove(key) {
+            let _ = writer.wait_merging_threads();
+        }
+        self.writer_last_used.remove(key);
+        self.desired.remove(key);
+        self.failures.write().expect("failure lock").remove(key);
         self.indexes.write().expect("index lock").remove(key);
         if let Some(dir) = self.directory(key) {
             if dir.exists() {
@@ -500,61 +710,109 @@ impl Indexer {
         }
     }
 
-    /// Opens the connection's index for `schema` (reusing an on-disk index built with the same
-    /// mapping), then makes it agree with SQLite.
+    /// Makes the connection's index follow `schema`, agreeing with SQLite. A schema with the
+    /// same mapping keeps the index (checked and, if it disagrees, refilled in place: readers see
+    /// the old documents until the refill commits). A new mapping gets a new index in a directory
+    /// of its own, filled completely before it is published, so searches meanwhile keep reading
+    /// the previous one. `recover` reopens the index from disk even when nothing changed.
     fn apply_schema(
         &mut self,
         key: &Key,
         connection_id: &ConnectionId,
         schema: Schema,
+        recover: bool,
     ) -> Result<(), IndexError> {
-        if let Some(existing) = self.indexes.read().expect("index lock").get(key) {
+        let existing = self.indexes.read().expect("index lock").get(key).cloned();
+        let mapping = mapping::map(&schema);
+        let generation = generation_of(&mapping);
+        if let Some(existing) = existing.as_ref().filter(|_| !recover) {
             if existing.schema == schema {
                 return Ok(());
             }
+            if existing.generation == generation {
+                let updated = Arc::new(ConnectionIndex {
+                    mapping,
+                    index: existing.index.clone(),
+                    reader: existing.reader.clone(),
+                    schema,
+                    generation,
+                });
+                self.indexes
+                    .write()
+                    .expect("index lock")
+                    .insert(key.clone(), updated.clone());
+                if fingerprint(&updated)? != self.store_fingerprint(key, connection_id)? {
+                    // Opened if needed, then taken out while it is filled.
+                    if self.writer(key).is_none() {
+                        return Ok(());
+                    }
+                    let mut writer = self.writers.remove(key).expect("the writer exists");
+                    let filled = self.fill(&mut writer, key, connection_id, &updated);
+                    self.writers.insert(key.clone(), writer);
+                    filled?;
+                }
+                return Ok(());
+            }
         }
-        self.writers.remove(key);
-        let mapping = mapping::map(&schema);
         let index = match self.directory(key) {
             None => Index::create_in_ram(mapping.schema.clone()),
-            Some(dir) => open_or_create(&dir, &mapping)?,
+            Some(dir) => open_or_create(&dir.join(&generation), &mapping)?,
         };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let connection_index = Arc::new(ConnectionIndex {
+        let candidate = Arc::new(ConnectionIndex {
             mapping,
             index,
             reader,
             schema,
+            generation: generation.clone(),
         });
+        // The old writer (same directory when recovering) is closed before a new one opens.
+        if let Some(writer) = self.writers.remove(key) {
+            let _ = writer.wait_merging_threads();
+        }
+        let mut writer = candidate
+            .index
+            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
+        if fingerprint(&candidate)? != self.store_fingerprint(key, connection_id)? {
+            self.fill(&mut writer, key, connection_id, &candidate)?;
+        }
+        self.writers.insert(key.clone(), writer);
+        self.writer_last_used.insert(key.clone(), self.batch_number);
         self.indexes
             .write()
             .expect("index lock")
-            .insert(key.clone(), connection_index.clone());
-        let tenant = key.0.clone();
-        let lookup = connection_id.clone();
-        let expected = self
-            .store
-            .read_blocking(move |db| store::items::fingerprint(db, &tenant, &lookup))?;
-        if fingerprint(&connection_index)? != expected {
-            self.rebuild(key, connection_id, &connection_index)?;
+            .insert(key.clone(), candidate);
+        if let Some(dir) = self.directory(key) {
+            remove_other_generations(&dir, &generation);
         }
         Ok(())
     }
 
-    /// Replaces every document of the connection's index with the items in SQLite.
-    fn rebuild(
-        &mut self,
+    /// The item count and sequence sum SQLite holds for the connection.
+    fn store_fingerprint(
+        &self,
         key: &Key,
         connection_id: &ConnectionId,
-        connection_index: &Arc<ConnectionIndex>,
+    ) -> Result<(u64, u128), IndexError> {
+        let tenant = key.0.clone();
+        let lookup = connection_id.clone();
+        Ok(self
+            .store
+            .read_blocking(move |db| store::items::fingerprint(db, &tenant, &lookup))?)
+    }
+
+    /// Replaces every document of the index with the items in SQLite, and commits.
+    fn fill(
+        &self,
+        writer: &mut IndexWriter<TantivyDocument>,
+        key: &Key,
+        connection_id: &ConnectionId,
+        connection_index: &ConnectionIndex,
     ) -> Result<(), IndexError> {
         tracing::info!(tenant = %key.0, %connection_id, "rebuilding the connection's index from the store");
-        let Some((writer, _)) = self.writer(key) else {
-            return Ok(());
-        };
         writer.delete_all_documents()?;
         let mut after: Option<String> = None;
         loop {
@@ -564,15 +822,45 @@ impl Indexer {
             })?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.id.as_str().to_string());
-            let writer = self.writers.get_mut(key).expect("the writer exists");
             for (item, seq) in &page {
                 writer.add_document(document::build(&connection_index.mapping, item, *seq))?;
             }
         }
-        let writer = self.writers.get_mut(key).expect("the writer exists");
         writer.commit()?;
         connection_index.reader.reload()?;
         Ok(())
+    }
+}
+
+/// A short, stable name for a mapping (FNV-1a of its tantivy schema): indexes built with
+/// different mappings live in different directories.
+fn generation_of(mapping: &IndexMapping) -> String {
+    let text = serde_json::to_string(&mapping.schema).unwrap_or_default();
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("m{hash:016x}")
+}
+
+/// Deletes what the connection's index directory holds besides the generation in use (older
+/// mappings, and files of the layout before generations).
+fn remove_other_generations(dir: &std::path::Path, keep: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy() == keep {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if let Err(error) = removed {
+            tracing::warn!(%error, path = %path.display(), "removing an old index generation failed");
+        }
     }
 }
 

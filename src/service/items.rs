@@ -35,6 +35,8 @@ pub async fn put(
 ) -> Result<ExternalItem, Error> {
     let schema = effective_schema(state, &caller.tenant, connection_id).await?;
     check_item(&schema, &item)?;
+    // Writers that outpace the indexer wait here, so its queue stays bounded.
+    state.index.wait_for_room().await?;
     let tenant = caller.tenant.clone();
     let connection_id = connection_id.clone();
     let quotas = Quotas::of(state);
@@ -298,7 +300,19 @@ fn check_writable(
     }
 }
 
+/// ACL entries one item may carry (Graph documents no limit; gcemu's choice, in the README).
+pub const MAX_ACL_ENTRIES: usize = 10_000;
+
 fn check_item(schema: &Schema, item: &ExternalItem) -> Result<(), Error> {
+    if item.acl.len() > MAX_ACL_ENTRIES {
+        return Err(Error::Invalid(Violation::new(
+            "acl",
+            format!(
+                "An item can have at most {MAX_ACL_ENTRIES} access control entries; this one has {}.",
+                item.acl.len()
+            ),
+        )));
+    }
     for (index, entry) in item.acl.iter().enumerate() {
         entry.validate(index)?;
     }

@@ -63,13 +63,20 @@ pub enum Error {
     /// The request clashes with the resource's current state (for example an operation in progress).
     #[error("{0}")]
     Conflict(String),
+    /// The emulator cannot serve this now (a stopped store or indexer, a connection whose index
+    /// failed to commit and is being rebuilt); Graph answers such cases with 503.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl From<StoreError> for Error {
     fn from(error: StoreError) -> Error {
-        Error::Internal(error.to_string())
+        match error {
+            StoreError::Closed => Error::Unavailable("the emulator's store has stopped".into()),
+            other => Error::Internal(other.to_string()),
+        }
     }
 }
 

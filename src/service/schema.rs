@@ -152,7 +152,7 @@ fn register_in_store(
         &NewOperation {
             id: &new_operation_id,
             created_at: now,
-            completes_at: now + delay,
+            completes_at: crate::clock::later(now, delay),
             planned_error: planned_error.as_ref(),
         },
     )?;

@@ -114,12 +114,14 @@ pub async fn search(
         )));
     }
     let query_text = match &request.query_template {
-        Some(template) => template.replace("{searchTerms}", &request.query_string),
+        Some(template) => kql::expand_template(template, &request.query_string)
+            .map_err(|e| invalid(format!("query.queryTemplate is not valid: {}", e.message)))?,
         None => request.query_string.clone(),
     };
     let parsed = kql::parse(&query_text).map_err(|e| {
         invalid(format!(
-            "the query string '{query_text}' is not valid: {}",
+            "the query string '{}' is not valid: {}",
+            crate::domain::excerpt(&query_text, 200),
             e.message
         ))
     })?;
@@ -151,6 +153,11 @@ pub async fn search(
             return Err(invalid(format!(
                 "the user is in {} external groups of connection '{connection_id}', more than the {MAX_EXTERNAL_GROUPS_PER_QUERY} a query allows",
                 principals.n_external_groups()
+            )));
+        }
+        if let Some(reason) = state.index.failure(&caller.tenant, connection_id) {
+            return Err(Error::Unavailable(format!(
+                "the index of connection '{connection_id}' failed and is being rebuilt from the store ({reason}); retry shortly"
             )));
         }
         if let Some(index) = state.index.get(&caller.tenant, connection_id) {
@@ -319,7 +326,7 @@ struct Match {
 enum SortKey {
     Missing,
     Number(f64),
-    Text(String),
+    Text(Arc<str>),
 }
 
 struct Ranked {
@@ -335,6 +342,11 @@ fn run_on_indexes(
     request: &SearchRequest,
     filters: &[(String, Vec<String>)],
 ) -> Result<Ranked, Error> {
+    // Only the best `keep` matches can reach the page: the list is cut back to them whenever
+    // it doubles, so memory follows the page asked for, not the number of matches.
+    let keep = request.from.saturating_add(request.size);
+    let cut_at = keep.saturating_mul(2).max(1024);
+    let mut total = 0usize;
     let mut matches = Vec::new();
     let mut bucket_counts: Vec<HashMap<String, u64>> =
         vec![HashMap::new(); request.aggregations.len()];
@@ -393,6 +405,7 @@ fn run_on_indexes(
             for (column, counts) in aggregations.iter_mut() {
                 column.count(address.doc_id, counts);
             }
+            total += 1;
             matches.push(Match {
                 source: source_index,
                 score,
@@ -400,6 +413,10 @@ fn run_on_indexes(
                 id: String::new(),
                 sort_keys,
             });
+            if matches.len() >= cut_at {
+                matches.sort_by(|a, b| ranking(request, a, b));
+                matches.truncate(keep);
+            }
         }
         for segment_columns in columns.into_values() {
             for ((column, counts), totals) in segment_columns
@@ -414,26 +431,7 @@ fn run_on_indexes(
         }
         searchers.push(searcher);
     }
-    let by_address = |a: &Match, b: &Match| (a.source, a.address).cmp(&(b.source, b.address));
-    if request.sort.is_empty() {
-        matches.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| by_address(a, b)));
-    } else {
-        matches.sort_by(|a, b| {
-            for (position, (_, descending)) in request.sort.iter().enumerate() {
-                let ordering = compare_keys(&a.sort_keys[position], &b.sort_keys[position]);
-                let ordering = if *descending {
-                    ordering.reverse()
-                } else {
-                    ordering
-                };
-                if ordering != std::cmp::Ordering::Equal {
-                    return ordering;
-                }
-            }
-            by_address(a, b)
-        });
-    }
-    let total = matches.len();
+    matches.sort_by(|a, b| ranking(request, a, b));
     let mut page: Vec<Match> = matches
         .into_iter()
         .skip(request.from)
@@ -460,10 +458,30 @@ fn run_on_indexes(
     })
 }
 
+/// The order of results: relevance, or the requested sort properties; ties by index position.
+fn ranking(request: &SearchRequest, a: &Match, b: &Match) -> std::cmp::Ordering {
+    let by_address = (a.source, a.address).cmp(&(b.source, b.address));
+    if request.sort.is_empty() {
+        return b.score.total_cmp(&a.score).then(by_address);
+    }
+    for (position, (_, descending)) in request.sort.iter().enumerate() {
+        let ordering = compare_keys(&a.sort_keys[position], &b.sort_keys[position]);
+        let ordering = if *descending {
+            ordering.reverse()
+        } else {
+            ordering
+        };
+        if ordering != std::cmp::Ordering::Equal {
+            return ordering;
+        }
+    }
+    by_address
+}
+
 fn compare_keys(a: &SortKey, b: &SortKey) -> std::cmp::Ordering {
     match (a, b) {
         (SortKey::Number(x), SortKey::Number(y)) => x.total_cmp(y),
-        (SortKey::Text(x), SortKey::Text(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+        (SortKey::Text(x), SortKey::Text(y)) => x.cmp(y),
         (SortKey::Missing, SortKey::Missing) => std::cmp::Ordering::Equal,
         (SortKey::Missing, _) => std::cmp::Ordering::Greater,
         (_, SortKey::Missing) => std::cmp::Ordering::Less,
@@ -477,7 +495,7 @@ struct SegmentColumns {
     /// Per aggregation: its column and the counts per value in this segment.
     aggregations: Vec<(ValueColumn, HashMap<CountedValue, u64>)>,
     /// Text sort keys already resolved from term ordinals.
-    text_cache: HashMap<u64, String>,
+    text_cache: HashMap<u64, Arc<str>>,
 }
 
 /// A value counted in one segment: a text term ordinal (resolved later) or a rendered key.
@@ -530,14 +548,16 @@ fn open_column(
 
 impl ValueColumn {
     /// The document's first value as a sort key.
-    fn sort_key(&self, doc: DocId, text_cache: &mut HashMap<u64, String>) -> SortKey {
+    fn sort_key(&self, doc: DocId, text_cache: &mut HashMap<u64, Arc<str>>) -> SortKey {
         match self {
             ValueColumn::Text(column) => match column.term_ords(doc).next() {
                 Some(ord) => {
+                    // Lowercased once per distinct value and shared, so sorting compares
+                    // without allocating.
                     let text = text_cache.entry(ord).or_insert_with(|| {
                         let mut text = String::new();
                         let _ = column.ord_to_str(ord, &mut text);
-                        text
+                        Arc::from(text.to_lowercase())
                     });
                     SortKey::Text(text.clone())
                 }

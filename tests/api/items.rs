@@ -652,9 +652,14 @@ async fn items_and_their_index_survive_a_restart() {
         .bytes()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let index =
-        tantivy::Index::open_in_dir(dir.path().join("index").join(tenant_dir).join("tickets"))
-            .unwrap();
+    // Each mapping generation of the connection's index has a directory of its own.
+    let generations: Vec<_> =
+        std::fs::read_dir(dir.path().join("index").join(tenant_dir).join("tickets"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+    assert_eq!(generations.len(), 1, "one generation: {generations:?}");
+    let index = tantivy::Index::open_in_dir(&generations[0]).unwrap();
     let id_field = index.schema().get_field("id").unwrap();
     let mut writer: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
     writer.delete_term(tantivy::Term::from_field_text(id_field, "T3"));

@@ -324,7 +324,7 @@ impl Parser {
             self.position += 1;
             negations += 1;
         }
-        if negations % 2 == 0 {
+        if negations.is_multiple_of(2) {
             return self.primary();
         }
         // A negation nests the tree one level, like a parenthesis: it shares the depth budget.

@@ -166,6 +166,7 @@ impl ServeArgs {
                 SchemaErrorsArg::Operation => SchemaErrors::Operation,
             },
             max_body_bytes: self.max_body_bytes,
+            body_read_timeout: crate::config::DEFAULT_BODY_READ_TIMEOUT,
             max_connections_per_tenant: self.max_connections,
             item_quota: self.item_quota,
             max_items_per_connection: self.max_items_per_connection,

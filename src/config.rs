@@ -47,6 +47,8 @@ pub struct Config {
     pub item_quota: Option<u64>,
     /// Items one connection may hold.
     pub max_items_per_connection: u64,
+    /// How long a request body may take to arrive before the request is answered `408`.
+    pub body_read_timeout: Duration,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             max_connections_per_tenant: DEFAULT_MAX_CONNECTIONS_PER_TENANT,
             item_quota: None,
             max_items_per_connection: DEFAULT_MAX_ITEMS_PER_CONNECTION,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 
@@ -72,6 +75,8 @@ impl Config {
     }
 }
 
+/// A minute for a request body to arrive (a 30 MB item at 4 Mbit/s).
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// 30 MB: the item size cap of the newest PUT page (spec/limits.md; older pages say 4 MB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 30 * 1024 * 1024;
 /// 30 connections per tenant (spec/limits.md, previous limits page).

@@ -148,8 +148,9 @@ impl FromRequest<AppState> for JsonObject {
             return Err(too_large(Some(limit)));
         }
         // A client that stops sending its body half-way does not hold the request forever.
+        let read_timeout = state.config.body_read_timeout;
         let bytes = tokio::time::timeout(
-            BODY_READ_TIMEOUT,
+            read_timeout,
             axum::body::to_bytes(request.into_body(), limit),
         )
         .await
@@ -158,7 +159,7 @@ impl FromRequest<AppState> for JsonObject {
                 super::error::ErrorCode::RequestTimeout,
                 format!(
                     "The request body did not arrive within {} seconds.",
-                    BODY_READ_TIMEOUT.as_secs()
+                    read_timeout.as_secs_f64()
                 ),
             )
         })?
@@ -192,8 +193,6 @@ impl FromRequest<AppState> for JsonObject {
     }
 }
 
-/// How long a request body may take to arrive.
-pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Bodies larger than this are parsed on a blocking thread.
 const LARGE_BODY_BYTES: usize = 256 * 1024;
 

@@ -237,19 +237,20 @@ fn parse_aggregation(option: &Value, index: usize) -> Result<AggregationRequest,
     let Some(field) = field else {
         return Err(bad(index, "every aggregation needs a field.".into()));
     };
-    let size =
-        match option.get("size") {
-            None | Some(Value::Null) => 10,
-            Some(size) => match size.as_u64() {
-                Some(size) if size <= MAX_BUCKETS => size as usize,
-                _ => return Err(bad(
+    let size = match option.get("size") {
+        None | Some(Value::Null) => 10,
+        Some(size) => match size.as_u64() {
+            Some(size) if size <= MAX_BUCKETS => size as usize,
+            _ => {
+                return Err(bad(
                     index,
                     format!(
                         "aggregation size must be an integer from 0 to {MAX_BUCKETS}, not {size}."
                     ),
-                )),
-            },
-        };
+                ))
+            }
+        },
+    };
     let definition = option
         .get("bucketDefinition")
         .cloned()

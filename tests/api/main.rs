@@ -4,6 +4,7 @@ mod access;
 mod connections;
 mod hardening;
 mod helpers;
+mod hostile_props;
 mod items;
 mod items_props;
 mod schema;

@@ -140,12 +140,18 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Res
     let tenant = caller.tenant.clone();
     let lookup_id = id.clone();
     let index = state.index.clone();
+    // The connection's external groups go with it: the principal cache is invalidated in the
+    // same post-commit effect, so a request dropped mid-way cannot skip it.
+    let invalidation = state.principals.invalidation(&caller.tenant);
     let existed = state
         .store
         .write_with_effect(move |db| {
             let existed = store::connections::delete(db, &tenant, &lookup_id)?;
             let effect: Option<crate::store::Effect> = existed.then(|| {
-                Box::new(move || index.drop_connection(&tenant, &lookup_id)) as crate::store::Effect
+                Box::new(move || {
+                    index.drop_connection(&tenant, &lookup_id);
+                    invalidation();
+                }) as crate::store::Effect
             });
             Ok((existed, effect))
         })
@@ -153,7 +159,6 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Res
     if !existed {
         return Err(not_found(id));
     }
-    state.principals.membership_changed(&caller.tenant);
     Ok(())
 }
 

@@ -349,6 +349,48 @@ async fn a_membership_write_whose_caller_went_away_still_invalidates_the_cache()
     );
 }
 
+/// Deleting a connection drops its external groups; the cache forgets them even when the
+/// request is dropped right after its write was queued, so a connection created again with
+/// the same id and an empty group of the same name grants nothing through the old members.
+#[tokio::test]
+async fn a_dropped_connection_delete_still_forgets_the_connections_groups() {
+    let app = ready_app(gcemu::config::Config::for_tests()).await;
+    build_tenant(&app).await;
+    put_sample_items(&app).await;
+    assert_eq!(
+        access(&app, "nestedExternal", "bob@contoso.com").await["allowed"],
+        true,
+        "cached: bob is in helpdesk, in tier2"
+    );
+    let caller = Caller {
+        tenant: TenantId::default_tenant(),
+        ..Caller::default_app()
+    };
+    let release = hold_the_store(&app);
+    poll_once_then_drop(gcemu::service::connections::delete(
+        &app.state,
+        &caller,
+        &ConnectionId::lookup("tickets"),
+    ));
+    release.send(()).unwrap();
+    app.create_connection("tickets").await;
+    app.register_schema("tickets", crate::items::ticket_schema())
+        .await;
+    put_sample_items(&app).await;
+    let reply = app
+        .post(
+            "/v1.0/external/connections/tickets/groups",
+            &json!({"id": "tier2"}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(
+        access(&app, "nestedExternal", "bob@contoso.com").await["allowed"],
+        false,
+        "the new tier2 has no members"
+    );
+}
+
 /// A user in more external groups than a query allows is refused with 400 (the walk stops at
 /// the first group too many); at the limit the search runs.
 #[tokio::test]

@@ -152,9 +152,14 @@ async fn acknowledged_items_survive_kill_9_and_are_indexed_after_restart() {
         .bytes()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let index =
-        tantivy::Index::open_in_dir(dir.path().join("index").join(tenant_dir).join("crashconn"))
-            .unwrap();
+    // The connection's index lives in the directory of its mapping generation (the only one).
+    let generations: Vec<_> =
+        std::fs::read_dir(dir.path().join("index").join(tenant_dir).join("crashconn"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+    assert_eq!(generations.len(), 1, "one generation: {generations:?}");
+    let index = tantivy::Index::open_in_dir(&generations[0]).unwrap();
     let searcher = index.reader().unwrap().searcher();
     assert_eq!(
         searcher.num_docs(),

@@ -201,41 +201,95 @@ pub struct UserIdentity {
     pub is_guest: bool,
 }
 
-/// Everything a user counts as: themselves and every group reached through memberships,
-/// with the shortest membership chain that reaches each group.
+/// External groups a user may be in for a query (spec/limits.md: a query by a user in more is refused).
+pub const MAX_EXTERNAL_GROUPS_PER_QUERY: usize = 10_000;
+
+/// The expansion stopped: the user is in more external groups than `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyExternalGroups {
+    pub limit: usize,
+}
+
+/// Everything a user counts as: themselves and every group reached through memberships.
+///
+/// Each group keeps only the member it was first reached from (breadth-first, so following
+/// these predecessors back to the user gives a shortest chain); memory is linear in the number
+/// of groups reached, and a chain is rebuilt only when asked for (`chain_to`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principals {
     pub user: UserIdentity,
-    /// Each group the user is in (directly or not) with its chain, starting at the user.
-    pub chains: std::collections::HashMap<Member, Vec<Member>>,
+    /// Each group the user is in (directly or not), with the member it was first reached from.
+    predecessors: std::collections::HashMap<Member, Member>,
+    n_external_groups: usize,
 }
 
 impl Principals {
     /// Expands the user's memberships breadth-first; cycles of any length end the walk.
-    pub fn expand(user: UserIdentity, graph: &MembershipGraph) -> Principals {
-        let start = Member::User(user.id.to_ascii_lowercase());
-        let mut chains: std::collections::HashMap<Member, Vec<Member>> =
-            std::collections::HashMap::new();
-        let mut queue = std::collections::VecDeque::new();
-        let mut starts = vec![start.clone()];
+    /// Stops as soon as more than `max_external_groups` external groups are reached.
+    pub fn expand(
+        user: UserIdentity,
+        graph: &MembershipGraph,
+        max_external_groups: usize,
+    ) -> Result<Principals, TooManyExternalGroups> {
+        let mut starts = vec![Member::User(user.id.to_ascii_lowercase())];
         if let Some(upn) = &user.user_principal_name {
             starts.push(Member::User(upn.to_ascii_lowercase()));
         }
-        for start in starts {
-            queue.push_back((start.clone(), vec![start]));
-        }
-        while let Some((member, chain)) = queue.pop_front() {
+        let mut predecessors: std::collections::HashMap<Member, Member> =
+            std::collections::HashMap::new();
+        let mut n_external_groups = 0;
+        let mut queue: std::collections::VecDeque<Member> = starts.iter().cloned().collect();
+        while let Some(member) = queue.pop_front() {
             for parent in graph.parents_of(&member) {
-                if chains.contains_key(parent) {
+                if predecessors.contains_key(parent) || starts.contains(parent) {
                     continue;
                 }
-                let mut parent_chain = chain.clone();
-                parent_chain.push(parent.clone());
-                chains.insert(parent.clone(), parent_chain.clone());
-                queue.push_back((parent.clone(), parent_chain));
+                if matches!(parent, Member::ExternalGroup(_)) {
+                    n_external_groups += 1;
+                    if n_external_groups > max_external_groups {
+                        return Err(TooManyExternalGroups {
+                            limit: max_external_groups,
+                        });
+                    }
+                }
+                predecessors.insert(parent.clone(), member.clone());
+                queue.push_back(parent.clone());
             }
         }
-        Principals { user, chains }
+        Ok(Principals {
+            user,
+            predecessors,
+            n_external_groups,
+        })
+    }
+
+    /// Every group (Entra or external) the user is in, directly or not, in no particular order.
+    pub fn groups(&self) -> impl Iterator<Item = &Member> {
+        self.predecessors.keys()
+    }
+
+    pub fn n_groups(&self) -> usize {
+        self.predecessors.len()
+    }
+
+    pub fn n_external_groups(&self) -> usize {
+        self.n_external_groups
+    }
+
+    /// A shortest membership chain from the user to `group` (user first, group last), or `None`
+    /// when the user is not in it.
+    pub fn chain_to(&self, group: &Member) -> Option<Vec<Member>> {
+        let mut chain = vec![group.clone()];
+        let mut current = self.predecessors.get(group)?;
+        loop {
+            chain.push(current.clone());
+            match self.predecessors.get(current) {
+                Some(previous) => current = previous,
+                None => break,
+            }
+        }
+        chain.reverse();
+        Some(chain)
     }
 
     /// The ACL principal terms this user matches (for index-side trimming).
@@ -250,7 +304,7 @@ impl Principals {
         if !self.user.is_guest {
             terms.push(AclPrincipal::EveryoneExceptGuests.term());
         }
-        for group in self.chains.keys() {
+        for group in self.groups() {
             terms.push(match group {
                 Member::Group(id) => AclPrincipal::Group(id.clone()).term(),
                 Member::ExternalGroup(id) => AclPrincipal::ExternalGroup(id.clone()).term(),
@@ -276,16 +330,9 @@ impl Principals {
                         .is_some_and(|upn| upn.eq_ignore_ascii_case(&id));
                 is_user.then(Vec::new)
             }
-            AclPrincipal::Group(id) => self.chains.get(&Member::Group(id)).cloned(),
-            AclPrincipal::ExternalGroup(id) => self.chains.get(&Member::ExternalGroup(id)).cloned(),
+            AclPrincipal::Group(id) => self.chain_to(&Member::Group(id)),
+            AclPrincipal::ExternalGroup(id) => self.chain_to(&Member::ExternalGroup(id)),
         }
-    }
-
-    pub fn n_external_groups(&self) -> usize {
-        self.chains
-            .keys()
-            .filter(|m| matches!(m, Member::ExternalGroup(_)))
-            .count()
     }
 }
 
@@ -377,10 +424,10 @@ mod evaluation_tests {
         graph.add(Member::Group("c".into()), Member::Group("b".into()));
         graph.add(Member::Group("a".into()), Member::Group("c".into()));
         graph.add(Member::Group("a".into()), Member::Group("a".into()));
-        let principals = Principals::expand(user("u"), &graph);
-        assert_eq!(principals.chains.len(), 3);
+        let principals = Principals::expand(user("u"), &graph, usize::MAX).unwrap();
+        assert_eq!(principals.n_groups(), 3);
         assert_eq!(
-            principals.chains[&Member::Group("c".into())],
+            principals.chain_to(&Member::Group("c".into())).unwrap(),
             vec![
                 Member::User("u".into()),
                 Member::Group("a".into()),
@@ -398,7 +445,7 @@ mod evaluation_tests {
             Member::ExternalGroup("Ext".into()),
             Member::Group("ENTRA".into()),
         );
-        let principals = Principals::expand(user("u"), &graph);
+        let principals = Principals::expand(user("u"), &graph, usize::MAX).unwrap();
         let acl = [entry(AclType::ExternalGroup, "Ext", AccessType::Grant)];
         let decision = evaluate(&acl, &principals);
         assert!(decision.allowed);
@@ -408,6 +455,61 @@ mod evaluation_tests {
             !evaluate(&other_case, &principals).allowed,
             "external group ids keep their case"
         );
+    }
+
+    /// A chain of `depth` Entra groups above the user: g0 contains the user, g(i+1) contains g(i).
+    fn deep_chain(depth: usize) -> MembershipGraph {
+        let mut graph = MembershipGraph::default();
+        graph.add(Member::Group("g0".into()), Member::User("u".into()));
+        for level in 1..depth {
+            graph.add(
+                Member::Group(format!("g{level}")),
+                Member::Group(format!("g{}", level - 1)),
+            );
+        }
+        graph
+    }
+
+    #[test]
+    fn a_deep_chain_keeps_one_predecessor_per_group_and_rebuilds_the_path_on_demand() {
+        let depth = 3_000;
+        let principals = Principals::expand(user("u"), &deep_chain(depth), usize::MAX).unwrap();
+        assert_eq!(principals.n_groups(), depth);
+        let top = Member::Group(format!("g{}", depth - 1));
+        let chain = principals.chain_to(&top).unwrap();
+        assert_eq!(chain.len(), depth + 1);
+        assert_eq!(chain[0], Member::User("u".into()));
+        assert_eq!(chain[depth], top);
+        assert_eq!(
+            principals.chain_to(&Member::Group("elsewhere".into())),
+            None
+        );
+        let acl = [entry(
+            AclType::Group,
+            &format!("g{}", depth - 1),
+            AccessType::Grant,
+        )];
+        assert_eq!(evaluate(&acl, &principals).chains[0].1.len(), depth + 1);
+    }
+
+    #[test]
+    fn the_external_group_limit_stops_the_walk() {
+        let mut graph = MembershipGraph::default();
+        graph.add(Member::ExternalGroup("x0".into()), Member::User("u".into()));
+        for index in 1..50 {
+            graph.add(
+                Member::ExternalGroup(format!("x{index}")),
+                Member::ExternalGroup(format!("x{}", index - 1)),
+            );
+        }
+        graph.add(Member::Group("entra".into()), Member::User("u".into()));
+        assert_eq!(
+            Principals::expand(user("u"), &graph, 49),
+            Err(TooManyExternalGroups { limit: 49 })
+        );
+        let principals = Principals::expand(user("u"), &graph, 50).unwrap();
+        assert_eq!(principals.n_external_groups(), 50);
+        assert_eq!(principals.n_groups(), 51, "Entra groups do not count");
     }
 
     /// The naive reference: iterate "user is in g" to a fixpoint over all groups.
@@ -499,7 +601,7 @@ mod evaluation_tests {
                 graph.add(group.clone(), member.clone());
             }
             let user_id = format!("u{user_index}");
-            let principals = Principals::expand(UserIdentity { id: user_id.clone(), user_principal_name: None, is_guest }, &graph);
+            let principals = Principals::expand(UserIdentity { id: user_id.clone(), user_principal_name: None, is_guest }, &graph, usize::MAX).unwrap();
             let decision = evaluate(&acl, &principals);
             prop_assert_eq!(decision.allowed, reference_allowed(&acl, &edges, &user_id, is_guest));
             for (_, chain) in &decision.chains {

@@ -1,4 +1,5 @@
-//! Pure types and rules of the connectors API: ids, connections, schemas, operations, callers.
+//! Pure types and rules of the connectors API: ids, connections, schemas, operations, callers,
+//! directory objects and ACLs.
 //!
 //! Nothing here does IO, knows HTTP, or derives Graph's wire format.
 //! Every function is deterministic and cannot fail for environmental reasons,
@@ -6,6 +7,7 @@
 
 pub mod acl;
 pub mod connection;
+pub mod directory;
 pub mod ids;
 pub mod item;
 pub mod kql;

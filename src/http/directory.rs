@@ -9,10 +9,11 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::{GraphRequest, JsonObject, Members};
+use crate::domain::directory::{
+    DirectoryGroup, DirectoryObject, DirectoryUser, GroupId, UserId, UserType,
+};
 use crate::service;
-use crate::service::directory::DirectoryObject;
 use crate::state::AppState;
-use crate::store::directory::{DirectoryGroup, DirectoryUser};
 
 const USER_TYPE: &str = "microsoft.graph.user";
 const GROUP_TYPE: &str = "microsoft.graph.group";
@@ -75,21 +76,19 @@ pub async fn create_user(
     }
     let display_name = required("displayName")?;
     let user_type = match members.string("userType")?.flatten() {
-        None => "Member".to_string(),
-        Some(raw) if raw.eq_ignore_ascii_case("member") => "Member".to_string(),
-        Some(raw) if raw.eq_ignore_ascii_case("guest") => "Guest".to_string(),
-        Some(raw) => {
-            return Err(ApiError::new(
+        None => UserType::Member,
+        Some(raw) => UserType::parse(&raw).ok_or_else(|| {
+            ApiError::new(
                 ErrorCode::RequestBadRequest,
                 format!("Invalid value '{raw}' for userType: use Member or Guest."),
             )
-            .with_target("userType"))
-        }
+            .with_target("userType")
+        })?,
     };
-    let id = members
-        .string("id")?
-        .flatten()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = match members.string("id")?.flatten() {
+        Some(raw) => UserId::parse(&raw).map_err(|violation| directory(violation.into()))?,
+        None => UserId::parse(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a user id"),
+    };
     let user = DirectoryUser {
         id,
         user_principal_name,
@@ -159,11 +158,12 @@ pub async fn create_group(
             .with_target("displayName"))
         }
     };
+    let id = match members.string("id")?.flatten() {
+        Some(raw) => GroupId::parse(&raw).map_err(|violation| directory(violation.into()))?,
+        None => GroupId::parse(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a group id"),
+    };
     let group = DirectoryGroup {
-        id: members
-            .string("id")?
-            .flatten()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        id,
         display_name,
         description: members.string("description")?.flatten(),
         mail_nickname: members.string("mailNickname")?.flatten(),
@@ -295,10 +295,10 @@ fn user_json(graph: &GraphRequest, user: &DirectoryUser, with_context: bool) -> 
     } else {
         Map::new()
     };
-    body.insert("id".into(), json!(user.id));
+    body.insert("id".into(), json!(user.id.as_str()));
     body.insert("userPrincipalName".into(), json!(user.user_principal_name));
     body.insert("displayName".into(), json!(user.display_name));
-    body.insert("userType".into(), json!(user.user_type));
+    body.insert("userType".into(), json!(user.user_type.as_str()));
     body
 }
 
@@ -312,7 +312,7 @@ fn group_json(
     } else {
         Map::new()
     };
-    body.insert("id".into(), json!(group.id));
+    body.insert("id".into(), json!(group.id.as_str()));
     body.insert("displayName".into(), json!(group.display_name));
     body.insert("description".into(), json!(group.description));
     body.insert("mailNickname".into(), json!(group.mail_nickname));

@@ -225,7 +225,7 @@ async fn token(
         let Some(found) = service::access::find_user(&state, &tenant, &user).await? else {
             return Err(ApiError::not_found("User").with_target(user));
         };
-        request.user_id = Some(found.id);
+        request.user_id = Some(found.id.as_str().to_string());
         request.user_principal_name = Some(found.user_principal_name);
     }
     let access_token = crate::auth::mint(&request, state.clock.now());

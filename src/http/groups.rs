@@ -8,9 +8,8 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
-use crate::domain::connection::parse_enum_member;
+use crate::domain::directory::ExternalMemberType;
 use crate::domain::ids::ConnectionId;
-use crate::domain::item::IDENTITY_TYPES;
 use crate::service;
 use crate::state::AppState;
 use crate::store::groups::ExternalGroup;
@@ -136,7 +135,7 @@ pub async fn add_member(
             )
         }
     };
-    let mut member_type = parse_enum_member(IDENTITY_TYPES, &raw_type).ok_or_else(|| {
+    let mut member_type = ExternalMemberType::parse(&raw_type).ok_or_else(|| {
         ApiError::invalid(format!(
             "'{raw_type}' is not a member type; use user, group or externalGroup."
         ))
@@ -144,10 +143,10 @@ pub async fn add_member(
     })?;
     if let Some(Some(source)) = members.string("identitySource")? {
         if source.eq_ignore_ascii_case("external") {
-            if member_type != "group" {
+            if member_type != ExternalMemberType::Group {
                 return Err(ApiError::invalid("identitySource 'external' is only valid with type 'group' (an external group).").with_target("identitySource"));
             }
-            member_type = "externalGroup";
+            member_type = ExternalMemberType::ExternalGroup;
         } else if !source.eq_ignore_ascii_case("azureActiveDirectory") {
             return Err(ApiError::invalid(format!(
                 "'{source}' is not an identitySource; use azureActiveDirectory or external."
@@ -169,7 +168,7 @@ pub async fn add_member(
         "external/connections('{connection_id}')/groups('{group_id}')/members/$entity"
     ));
     body.insert("id".into(), json!(id));
-    body.insert("type".into(), json!(member_type));
+    body.insert("type".into(), json!(member_type.as_str()));
     Ok((StatusCode::CREATED, Json(Value::Object(body))).into_response())
 }
 

@@ -1,5 +1,8 @@
 //! Who may see what: expanding a user's memberships (cached until a membership changes in the
 //! tenant) and explaining an item's access decision.
+//!
+//! Membership writes invalidate the cache through `PrincipalCache::invalidation`, a post-commit
+//! effect of the store write itself, so a client that goes away mid-request cannot skip it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -7,12 +10,17 @@ use std::sync::{Arc, RwLock};
 use super::{Error, ResourceKind};
 use crate::domain::acl::{
     evaluate, AccessDecision, Member, MembershipGraph, Principals, UserIdentity,
+    MAX_EXTERNAL_GROUPS_PER_QUERY,
+};
+use crate::domain::directory::{
+    DirectoryMember, DirectoryUser, ExternalMemberType, GroupId, UserType,
 };
 use crate::domain::ids::{ConnectionId, ItemId, TenantId};
 use crate::domain::item::ExternalItem;
+use crate::domain::Violation;
 use crate::state::AppState;
 use crate::store;
-use crate::store::directory::DirectoryUser;
+use crate::store::Effect;
 
 /// (tenant, lowercased user id, lowercased connection id).
 type CacheKey = (TenantId, String, String);
@@ -52,6 +60,13 @@ impl PrincipalCache {
             .retain(|(t, _, _), _| t != tenant);
     }
 
+    /// The post-commit effect of a membership write: runs `membership_changed` on the store
+    /// thread right after the commit, whether or not the writer still awaits the answer.
+    pub fn invalidation(&self, tenant: &TenantId) -> Effect {
+        let (cache, tenant) = (self.clone(), tenant.clone());
+        Box::new(move || cache.membership_changed(&tenant))
+    }
+
     pub fn clear(&self) {
         let tenants: Vec<TenantId> = self
             .generations
@@ -71,10 +86,32 @@ impl PrincipalCache {
 /// directory does not know) a member user with no groups.
 pub fn identity_of(user: &DirectoryUser) -> UserIdentity {
     UserIdentity {
-        id: user.id.clone(),
+        id: user.id.as_str().to_string(),
         user_principal_name: Some(user.user_principal_name.clone()),
-        is_guest: user.user_type.eq_ignore_ascii_case("Guest"),
+        is_guest: user.user_type == UserType::Guest,
     }
+}
+
+/// Runs a store write whose post-commit effect, when the write reports `true` beside its
+/// result, invalidates the tenant's expanded principals. The invalidation runs on the store
+/// thread in commit order, before the answer, even if the caller stopped waiting.
+pub(super) async fn write_membership<R, F>(
+    state: &AppState,
+    tenant: &TenantId,
+    write: F,
+) -> Result<R, Error>
+where
+    R: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> Result<(R, bool), store::StoreError> + Send + 'static,
+{
+    let invalidation = state.principals.invalidation(tenant);
+    Ok(state
+        .store
+        .write_with_effect(move |db| {
+            let (result, changed) = write(db)?;
+            Ok((result, changed.then_some(invalidation)))
+        })
+        .await?)
 }
 
 /// Finds a directory user by id or UPN.
@@ -91,6 +128,8 @@ pub async fn find_user(
 }
 
 /// The user's expanded principals for one connection's external groups (and the tenant's Entra groups).
+/// A cache miss builds the graph and walks it on a blocking thread; a user in more external
+/// groups than a query allows is refused (`Error::Invalid`) as soon as the walk finds one too many.
 pub async fn principals(
     state: &AppState,
     tenant: &TenantId,
@@ -121,8 +160,21 @@ pub async fn principals(
             ))
         })
         .await?;
-    let graph = membership_graph(&entra, &external);
-    let principals = Arc::new(Principals::expand(user, &graph));
+    let expansion = tokio::task::spawn_blocking(move || {
+        let graph = membership_graph(&entra, &external);
+        Principals::expand(user, &graph, MAX_EXTERNAL_GROUPS_PER_QUERY)
+    })
+    .await
+    .map_err(|error| Error::Internal(format!("principal expansion: {error}")))?;
+    let principals = Arc::new(expansion.map_err(|too_many| {
+        Error::Invalid(Violation::new(
+            "requests",
+            format!(
+                "the user is in more than the {} external groups of connection '{connection_id}' that a query allows",
+                too_many.limit
+            ),
+        ))
+    })?);
     cache
         .entries
         .write()
@@ -131,22 +183,24 @@ pub async fn principals(
     Ok(principals)
 }
 
-/// Builds the membership graph. Directory memberships do not record whether the member is a user
-/// or a group (object ids are unique across both), so each member is entered as both.
+/// Builds the membership graph from the typed membership rows of the store.
 pub fn membership_graph(
-    entra: &[(String, String)],
-    external: &[(String, String, String)],
+    entra: &[(GroupId, DirectoryMember)],
+    external: &[(String, ExternalMemberType, String)],
 ) -> MembershipGraph {
     let mut graph = MembershipGraph::default();
     for (group, member) in entra {
-        graph.add(Member::Group(group.clone()), Member::User(member.clone()));
-        graph.add(Member::Group(group.clone()), Member::Group(member.clone()));
+        let member = match member {
+            DirectoryMember::User(id) => Member::User(id.as_str().to_string()),
+            DirectoryMember::Group(id) => Member::Group(id.as_str().to_string()),
+        };
+        graph.add(Member::Group(group.as_str().to_string()), member);
     }
-    for (group, member, member_type) in external {
-        let member = match member_type.as_str() {
-            "user" => Member::User(member.clone()),
-            "group" => Member::Group(member.clone()),
-            _ => Member::ExternalGroup(member.clone()),
+    for (group, member_type, member) in external {
+        let member = match member_type {
+            ExternalMemberType::User => Member::User(member.clone()),
+            ExternalMemberType::Group => Member::Group(member.clone()),
+            ExternalMemberType::ExternalGroup => Member::ExternalGroup(member.clone()),
         };
         graph.add(Member::ExternalGroup(group.clone()), member);
     }

@@ -140,7 +140,10 @@ pub async fn update(
 pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Result<(), Error> {
     let tenant = caller.tenant.clone();
     let lookup_id = id.clone();
-    let (index, principals) = (state.index.clone(), state.principals.clone());
+    let index = state.index.clone();
+    // The connection's external groups go with it: the principal cache is invalidated in the
+    // same post-commit effect, so a request dropped mid-way cannot skip it.
+    let invalidation = state.principals.invalidation(&caller.tenant);
     let existed = state
         .store
         .write_with_effect(move |db| {
@@ -150,7 +153,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &ConnectionId) -> Res
             let effect: Option<crate::store::Effect> = existed.then(|| {
                 Box::new(move || {
                     index.drop_connection(&tenant, &lookup_id);
-                    principals.membership_changed(&tenant);
+                    invalidation();
                 }) as crate::store::Effect
             });
             Ok((existed, effect))

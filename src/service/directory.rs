@@ -1,11 +1,19 @@
 //! The emulated Entra directory: users, groups and nested memberships of the caller's tenant.
+//!
+//! User ids, user principal names and group ids share one namespace (`domain::directory`);
+//! a new object that would reuse a name is refused. Each use case is one store job, and every
+//! write that can change who is in which group invalidates the principal cache as its
+//! post-commit effect (`access::write_membership`).
 
+use super::access::write_membership;
 use super::{Error, ResourceKind};
+use crate::domain::directory::{
+    DirectoryGroup, DirectoryMember, DirectoryObject, DirectoryUser, GroupId,
+};
 use crate::domain::principal::Caller;
-use crate::domain::Violation;
 use crate::state::AppState;
 use crate::store;
-use crate::store::directory::{DirectoryGroup, DirectoryUser};
+use crate::store::directory::Insertion;
 
 pub async fn create_user(
     state: &AppState,
@@ -14,18 +22,21 @@ pub async fn create_user(
 ) -> Result<DirectoryUser, Error> {
     let tenant = caller.tenant.clone();
     let stored = user.clone();
-    let inserted = state
-        .store
-        .write(move |db| store::directory::insert_user(db, &tenant, &stored))
-        .await?;
-    if !inserted {
-        return Err(Error::AlreadyExists {
-            kind: ResourceKind::User,
-            id: user.user_principal_name,
-        });
+    let insertion = write_membership(state, &caller.tenant, move |db| {
+        let insertion = store::directory::insert_user(db, &tenant, &stored)?;
+        Ok((insertion, insertion == Insertion::Inserted))
+    })
+    .await?;
+    match insertion {
+        Insertion::Inserted => Ok(user),
+        Insertion::Refused { property, taken } => {
+            let value = match property {
+                "id" => user.id.as_str(),
+                _ => user.user_principal_name.as_str(),
+            };
+            Err(Error::Invalid(taken.clash(property, value)))
+        }
     }
-    state.principals.membership_changed(&caller.tenant);
-    Ok(user)
 }
 
 pub async fn get_user(
@@ -46,14 +57,20 @@ pub async fn list_users(state: &AppState, caller: &Caller) -> Result<Vec<Directo
         .await?)
 }
 
+/// Deletes the user (by id or UPN) and their memberships.
 pub async fn delete_user(state: &AppState, caller: &Caller, id_or_upn: &str) -> Result<(), Error> {
-    let user = get_user(state, caller, id_or_upn).await?;
-    let tenant = caller.tenant.clone();
-    state
-        .store
-        .write(move |db| store::directory::delete_user(db, &tenant, &user.id))
-        .await?;
-    state.principals.membership_changed(&caller.tenant);
+    let (tenant, lookup) = (caller.tenant.clone(), id_or_upn.to_string());
+    let existed = write_membership(state, &caller.tenant, move |db| {
+        let Some(user) = store::directory::find_user(db, &tenant, &lookup)? else {
+            return Ok((false, false));
+        };
+        store::directory::delete_user(db, &tenant, &user.id)?;
+        Ok((true, true))
+    })
+    .await?;
+    if !existed {
+        return Err(not_found(ResourceKind::User, id_or_upn));
+    }
     Ok(())
 }
 
@@ -64,17 +81,16 @@ pub async fn create_group(
 ) -> Result<DirectoryGroup, Error> {
     let tenant = caller.tenant.clone();
     let stored = group.clone();
-    let inserted = state
+    let insertion = state
         .store
         .write(move |db| store::directory::insert_group(db, &tenant, &stored))
         .await?;
-    if !inserted {
-        return Err(Error::AlreadyExists {
-            kind: ResourceKind::Group,
-            id: group.id,
-        });
+    match insertion {
+        Insertion::Inserted => Ok(group),
+        Insertion::Refused { property, taken } => {
+            Err(Error::Invalid(taken.clash(property, group.id.as_str())))
+        }
     }
-    Ok(group)
 }
 
 pub async fn get_group(
@@ -82,10 +98,11 @@ pub async fn get_group(
     caller: &Caller,
     id: &str,
 ) -> Result<DirectoryGroup, Error> {
-    let (tenant, lookup) = (caller.tenant.clone(), id.to_string());
+    let group_id = group_lookup(id)?;
+    let tenant = caller.tenant.clone();
     state
         .store
-        .read(move |db| store::directory::get_group(db, &tenant, &lookup))
+        .read(move |db| store::directory::get_group(db, &tenant, &group_id))
         .await?
         .ok_or_else(|| not_found(ResourceKind::Group, id))
 }
@@ -99,90 +116,79 @@ pub async fn list_groups(state: &AppState, caller: &Caller) -> Result<Vec<Direct
 }
 
 pub async fn delete_group(state: &AppState, caller: &Caller, id: &str) -> Result<(), Error> {
-    let (tenant, lookup) = (caller.tenant.clone(), id.to_string());
-    let existed = state
-        .store
-        .write(move |db| store::directory::delete_group(db, &tenant, &lookup))
-        .await?;
+    let group_id = group_lookup(id)?;
+    let tenant = caller.tenant.clone();
+    let existed = write_membership(state, &caller.tenant, move |db| {
+        let existed = store::directory::delete_group(db, &tenant, &group_id)?;
+        Ok((existed, existed))
+    })
+    .await?;
     if !existed {
         return Err(not_found(ResourceKind::Group, id));
     }
-    state.principals.membership_changed(&caller.tenant);
     Ok(())
 }
 
-/// A directory object that can be a group member.
-pub enum DirectoryObject {
-    User(DirectoryUser),
-    Group(DirectoryGroup),
-}
-
-/// Adds a user or a group (nested) to a group.
+/// Adds a user (by id or UPN) or a group (nested, by id) to a group, in one store job.
 pub async fn add_member(
     state: &AppState,
     caller: &Caller,
     group_id: &str,
     member_id: &str,
 ) -> Result<(), Error> {
-    let (tenant, group_lookup, member_lookup) = (
-        caller.tenant.clone(),
-        group_id.to_string(),
-        member_id.to_string(),
-    );
-    let outcome = state
-        .store
-        .write(move |db| {
-            let Some(group) = store::directory::get_group(db, &tenant, &group_lookup)? else {
-                return Ok(Err(not_found(ResourceKind::Group, &group_lookup)));
-            };
-            let member = match store::directory::find_user(db, &tenant, &member_lookup)? {
-                Some(user) => user.id,
-                None => match store::directory::get_group(db, &tenant, &member_lookup)? {
-                    Some(member_group) => member_group.id,
-                    None => return Ok(Err(not_found(ResourceKind::User, &member_lookup))),
-                },
-            };
-            if member.eq_ignore_ascii_case(&group.id) {
-                return Ok(Err(Error::Invalid(Violation::new(
-                    "members",
-                    "a group cannot be a member of itself",
-                ))));
-            }
-            if !store::directory::add_member(db, &tenant, &group.id, &member)? {
-                return Ok(Err(Error::Conflict(format!(
-                    "'{member}' is already a member of group '{}'",
+    let group_id = group_lookup(group_id)?;
+    let (tenant, member_lookup) = (caller.tenant.clone(), member_id.to_string());
+    write_membership(state, &caller.tenant, move |db| {
+        let Some(group) = store::directory::get_group(db, &tenant, &group_id)? else {
+            return Ok((
+                Err(not_found(ResourceKind::Group, group_id.as_str())),
+                false,
+            ));
+        };
+        let Some(object) = store::directory::find_object(db, &tenant, &member_lookup)? else {
+            return Ok((Err(not_found(ResourceKind::User, &member_lookup)), false));
+        };
+        let member = object.as_member();
+        if let Err(violation) = member.check_can_join(&group.id) {
+            return Ok((Err(Error::Invalid(violation)), false));
+        }
+        if !store::directory::add_member(db, &tenant, &group.id, &member)? {
+            return Ok((
+                Err(Error::Conflict(format!(
+                    "'{}' is already a member of group '{}'",
+                    member.id(),
                     group.id
-                ))));
-            }
-            Ok(Ok(()))
-        })
-        .await?;
-    outcome?;
-    state.principals.membership_changed(&caller.tenant);
-    Ok(())
+                ))),
+                false,
+            ));
+        }
+        Ok((Ok(()), true))
+    })
+    .await?
 }
 
+/// Removes a user (by id or UPN) or a group from a group's members.
 pub async fn remove_member(
     state: &AppState,
     caller: &Caller,
     group_id: &str,
     member_id: &str,
 ) -> Result<(), Error> {
-    let (tenant, group_lookup, member_lookup) = (
-        caller.tenant.clone(),
-        group_id.to_string(),
-        member_id.to_string(),
-    );
-    let removed = state
-        .store
-        .write(move |db| {
-            store::directory::remove_member(db, &tenant, &group_lookup, &member_lookup)
-        })
-        .await?;
+    let Ok(group_id) = GroupId::parse(group_id) else {
+        return Err(not_found(ResourceKind::User, member_id));
+    };
+    let (tenant, member_lookup) = (caller.tenant.clone(), member_id.to_string());
+    let removed = write_membership(state, &caller.tenant, move |db| {
+        let Some(object) = store::directory::find_object(db, &tenant, &member_lookup)? else {
+            return Ok((false, false));
+        };
+        let removed = store::directory::remove_member(db, &tenant, &group_id, &object.as_member())?;
+        Ok((removed, removed))
+    })
+    .await?;
     if !removed {
         return Err(not_found(ResourceKind::User, member_id));
     }
-    state.principals.membership_changed(&caller.tenant);
     Ok(())
 }
 
@@ -190,24 +196,37 @@ pub async fn remove_member(
 pub async fn members(
     state: &AppState,
     caller: &Caller,
-    group_id: &str,
+    id: &str,
 ) -> Result<Vec<DirectoryObject>, Error> {
-    let group = get_group(state, caller, group_id).await?;
+    let group_id = group_lookup(id)?;
     let tenant = caller.tenant.clone();
-    Ok(state
+    let objects = state
         .store
         .read(move |db| {
+            let Some(group) = store::directory::get_group(db, &tenant, &group_id)? else {
+                return Ok(None);
+            };
             let mut objects = Vec::new();
             for member in store::directory::members(db, &tenant, &group.id)? {
-                if let Some(user) = store::directory::find_user(db, &tenant, &member)? {
-                    objects.push(DirectoryObject::User(user));
-                } else if let Some(group) = store::directory::get_group(db, &tenant, &member)? {
-                    objects.push(DirectoryObject::Group(group));
-                }
+                let object = match &member {
+                    DirectoryMember::User(id) => {
+                        store::directory::get_user(db, &tenant, id)?.map(DirectoryObject::User)
+                    }
+                    DirectoryMember::Group(id) => {
+                        store::directory::get_group(db, &tenant, id)?.map(DirectoryObject::Group)
+                    }
+                };
+                objects.extend(object);
             }
-            Ok(objects)
+            Ok(Some(objects))
         })
-        .await?)
+        .await?;
+    objects.ok_or_else(|| not_found(ResourceKind::Group, id))
+}
+
+/// A group id from a path: one that cannot be an id names no group.
+fn group_lookup(id: &str) -> Result<GroupId, Error> {
+    GroupId::parse(id).map_err(|_| not_found(ResourceKind::Group, id))
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> Error {

@@ -1,7 +1,13 @@
 //! External groups of a connection and their members (users, Entra groups, external groups).
+//!
+//! Member changes check the group and write in one store job (a concurrent delete of the group
+//! cannot leave orphan members behind), and invalidate the principal cache as that job's
+//! post-commit effect (`access::write_membership`).
 
+use super::access::write_membership;
 use super::{Error, ResourceKind};
-use crate::domain::ids::{ConnectionId, ExternalGroupId};
+use crate::domain::directory::{ExternalMemberType, GroupId, UserId};
+use crate::domain::ids::{ConnectionId, ExternalGroupId, TenantId};
 use crate::domain::principal::Caller;
 use crate::domain::Violation;
 use crate::state::AppState;
@@ -99,18 +105,19 @@ pub async fn delete(
     connection_id: &ConnectionId,
     group_id: &str,
 ) -> Result<(), Error> {
-    get(state, caller, connection_id, group_id).await?;
     let (tenant, connection_id, group_id) = (
         caller.tenant.clone(),
         connection_id.clone(),
         group_id.to_string(),
     );
-    state
-        .store
-        .write(move |db| store::groups::delete(db, &tenant, &connection_id, &group_id))
-        .await?;
-    state.principals.membership_changed(&caller.tenant);
-    Ok(())
+    write_membership(state, &caller.tenant, move |db| {
+        if let Err(error) = check_group(db, &tenant, &connection_id, &group_id)? {
+            return Ok((Err(error), false));
+        }
+        store::groups::delete(db, &tenant, &connection_id, &group_id)?;
+        Ok((Ok(()), true))
+    })
+    .await?
 }
 
 /// Adds a member of type `user`, `group` or `externalGroup`. Members may name groups that do not exist yet.
@@ -120,40 +127,46 @@ pub async fn add_member(
     connection_id: &ConnectionId,
     group_id: &str,
     member_id: &str,
-    member_type: &'static str,
+    member_type: ExternalMemberType,
 ) -> Result<(), Error> {
-    if member_id.trim().is_empty() {
-        return Err(Error::Invalid(Violation::new("id", "a member needs an id")));
-    }
-    if member_type == "externalGroup" {
-        ExternalGroupId::parse(member_id)?;
-        if member_id == group_id {
-            return Err(Error::Invalid(Violation::new(
-                "id",
-                format!("external group '{group_id}' cannot be a member of itself"),
-            )));
+    match member_type {
+        ExternalMemberType::User => {
+            UserId::parse(member_id)?;
+        }
+        ExternalMemberType::Group => {
+            GroupId::parse(member_id)?;
+        }
+        ExternalMemberType::ExternalGroup => {
+            ExternalGroupId::parse(member_id)?;
+            if member_id == group_id {
+                return Err(Error::Invalid(Violation::new(
+                    "id",
+                    format!("external group '{group_id}' cannot be a member of itself"),
+                )));
+            }
         }
     }
-    get(state, caller, connection_id, group_id).await?;
     let (tenant, connection_id, group, member) = (
         caller.tenant.clone(),
         connection_id.clone(),
         group_id.to_string(),
         member_id.to_string(),
     );
-    let added = state
-        .store
-        .write(move |db| {
-            store::groups::add_member(db, &tenant, &connection_id, &group, &member, member_type)
-        })
-        .await?;
-    if !added {
-        return Err(Error::Conflict(format!(
-            "'{member_id}' is already a member of external group '{group_id}'."
-        )));
-    }
-    state.principals.membership_changed(&caller.tenant);
-    Ok(())
+    write_membership(state, &caller.tenant, move |db| {
+        if let Err(error) = check_group(db, &tenant, &connection_id, &group)? {
+            return Ok((Err(error), false));
+        }
+        if !store::groups::add_member(db, &tenant, &connection_id, &group, &member, member_type)? {
+            return Ok((
+                Err(Error::Conflict(format!(
+                    "'{member}' is already a member of external group '{group}'."
+                ))),
+                false,
+            ));
+        }
+        Ok((Ok(()), true))
+    })
+    .await?
 }
 
 pub async fn remove_member(
@@ -163,27 +176,47 @@ pub async fn remove_member(
     group_id: &str,
     member_id: &str,
 ) -> Result<(), Error> {
-    get(state, caller, connection_id, group_id).await?;
-    let (tenant, connection_lookup, group, member) = (
+    let (tenant, connection_id, group, member) = (
         caller.tenant.clone(),
         connection_id.clone(),
         group_id.to_string(),
         member_id.to_string(),
     );
-    let removed = state
-        .store
-        .write(move |db| {
-            store::groups::remove_member(db, &tenant, &connection_lookup, &group, &member)
-        })
-        .await?;
-    if !removed {
-        return Err(Error::NotFound {
-            kind: ResourceKind::ExternalGroup,
-            id: member_id.to_string(),
-        });
+    write_membership(state, &caller.tenant, move |db| {
+        if let Err(error) = check_group(db, &tenant, &connection_id, &group)? {
+            return Ok((Err(error), false));
+        }
+        if !store::groups::remove_member(db, &tenant, &connection_id, &group, &member)? {
+            return Ok((
+                Err(Error::NotFound {
+                    kind: ResourceKind::ExternalGroup,
+                    id: member,
+                }),
+                false,
+            ));
+        }
+        Ok((Ok(()), true))
+    })
+    .await?
+}
+
+/// Inside a store job: the connection and the group exist, or the `NotFound` to answer.
+fn check_group(
+    db: &rusqlite::Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    group_id: &str,
+) -> Result<Result<(), Error>, store::StoreError> {
+    if store::connections::state(db, tenant, connection_id)?.is_none() {
+        return Ok(Err(not_found(
+            ResourceKind::Connection,
+            connection_id.as_str(),
+        )));
     }
-    state.principals.membership_changed(&caller.tenant);
-    Ok(())
+    if store::groups::get(db, tenant, connection_id, group_id)?.is_none() {
+        return Ok(Err(not_found(ResourceKind::ExternalGroup, group_id)));
+    }
+    Ok(Ok(()))
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> Error {

@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreError;
+use crate::domain::directory::ExternalMemberType;
 use crate::domain::ids::{ConnectionId, TenantId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,17 +89,18 @@ pub fn count_in_tenant(db: &Connection, tenant: &TenantId) -> Result<u64, StoreE
 }
 
 /// Adds a member (`user`, `group` or `externalGroup`); returns false when already a member.
+/// The caller checks, in the same job, that the group exists.
 pub fn add_member(
     db: &Connection,
     tenant: &TenantId,
     connection_id: &ConnectionId,
     group_id: &str,
     member_id: &str,
-    member_type: &str,
+    member_type: ExternalMemberType,
 ) -> Result<bool, StoreError> {
     let n_rows = db.execute(
         "INSERT OR IGNORE INTO external_group_members (tenant_id, connection_id, group_id, member_id, member_type) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![tenant.as_str(), connection_id.as_str(), group_id, member_id, member_type],
+        params![tenant.as_str(), connection_id.as_str(), group_id, member_id, member_type.as_str()],
     )?;
     Ok(n_rows == 1)
 }
@@ -118,17 +120,25 @@ pub fn remove_member(
     Ok(n_rows > 0)
 }
 
-/// Every (group, member id, member type) of the connection: the external half of the graph.
+/// Every (group, member type, member id) of the connection: the external half of the graph.
 pub fn all_memberships(
     db: &Connection,
     tenant: &TenantId,
     connection_id: &ConnectionId,
-) -> Result<Vec<(String, String, String)>, StoreError> {
+) -> Result<Vec<(String, ExternalMemberType, String)>, StoreError> {
     let mut statement = db.prepare_cached(
-        "SELECT group_id, member_id, member_type FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2",
+        "SELECT group_id, member_type, member_id FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2",
     )?;
     let rows = statement.query_map(params![tenant.as_str(), connection_id.as_str()], |row| {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        let member_type: String = row.get(1)?;
+        let member_type = ExternalMemberType::parse(&member_type).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                format!("external group member type '{member_type}'").into(),
+            )
+        })?;
+        Ok((row.get(0)?, member_type, row.get(2)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -115,6 +115,26 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 5: the item's informationProtectionLabel.
     "ALTER TABLE items ADD COLUMN sensitivity_label_id TEXT;",
+    // 6: directory memberships keyed by the member's type. An old row becomes a user membership
+    // when a user has its id (as adding it resolved users first), else a group membership when
+    // a group has it; a row naming neither was invisible and is dropped.
+    "CREATE TABLE directory_members_typed (
+        tenant_id TEXT NOT NULL,
+        group_id TEXT NOT NULL COLLATE NOCASE,
+        member_type TEXT NOT NULL CHECK (member_type IN ('user', 'group')),
+        member_id TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (tenant_id, group_id, member_type, member_id)
+    ) WITHOUT ROWID;
+    INSERT INTO directory_members_typed (tenant_id, group_id, member_type, member_id)
+        SELECT m.tenant_id, m.group_id, 'user', m.member_id FROM directory_members m
+        WHERE EXISTS (SELECT 1 FROM directory_users u WHERE u.tenant_id = m.tenant_id AND u.id = m.member_id);
+    INSERT INTO directory_members_typed (tenant_id, group_id, member_type, member_id)
+        SELECT m.tenant_id, m.group_id, 'group', m.member_id FROM directory_members m
+        WHERE NOT EXISTS (SELECT 1 FROM directory_users u WHERE u.tenant_id = m.tenant_id AND u.id = m.member_id)
+        AND EXISTS (SELECT 1 FROM directory_groups g WHERE g.tenant_id = m.tenant_id AND g.id = m.member_id);
+    DROP TABLE directory_members;
+    ALTER TABLE directory_members_typed RENAME TO directory_members;
+    CREATE INDEX directory_members_by_member ON directory_members (tenant_id, member_type, member_id);",
 ];
 
 /// Every table holding tenant data (each has a `tenant_id` column); reset walks this list.
@@ -149,6 +169,11 @@ pub fn latest_version() -> usize {
 }
 
 pub fn apply(connection: &Connection) -> Result<(), StoreError> {
+    apply_up_to(connection, MIGRATIONS.len())
+}
+
+/// Applies the migrations that bring the database to version `target` (at most the latest).
+fn apply_up_to(connection: &Connection, target: usize) -> Result<(), StoreError> {
     let current: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if current > MIGRATIONS.len() {
         return Err(StoreError::Open(format!(
@@ -156,7 +181,7 @@ pub fn apply(connection: &Connection) -> Result<(), StoreError> {
             MIGRATIONS.len()
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    for (index, sql) in MIGRATIONS.iter().enumerate().take(target).skip(current) {
         let version = index + 1;
         connection.execute_batch(&format!(
             "BEGIN; {sql} PRAGMA user_version = {version}; COMMIT;"
@@ -178,6 +203,41 @@ mod tests {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap();
         assert_eq!(version, latest_version());
+    }
+
+    #[test]
+    fn version_6_types_existing_directory_memberships() {
+        let connection = Connection::open_in_memory().unwrap();
+        apply_up_to(&connection, 5).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO directory_users VALUES ('t', 'u1', 'u1@contoso.com', 'U1', 'Member');
+                 INSERT INTO directory_users VALUES ('t', 'both', 'both@contoso.com', 'B', 'Member');
+                 INSERT INTO directory_groups VALUES ('t', 'sales', 'Sales', NULL, NULL);
+                 INSERT INTO directory_groups VALUES ('t', 'both', 'Both', NULL, NULL);
+                 INSERT INTO directory_groups VALUES ('t', 'staff', 'Staff', NULL, NULL);
+                 INSERT INTO directory_members VALUES ('t', 'sales', 'U1');
+                 INSERT INTO directory_members VALUES ('t', 'staff', 'sales');
+                 INSERT INTO directory_members VALUES ('t', 'staff', 'both');
+                 INSERT INTO directory_members VALUES ('t', 'staff', 'gone');",
+            )
+            .unwrap();
+        apply(&connection).unwrap();
+        let mut statement = connection
+            .prepare("SELECT group_id, member_type, member_id FROM directory_members ORDER BY 1, 3")
+            .unwrap();
+        let rows: Vec<(String, String, String)> = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected = [
+            ("sales", "user", "U1"),
+            ("staff", "user", "both"),
+            ("staff", "group", "sales"),
+        ]
+        .map(|(g, t, m)| (g.to_string(), t.to_string(), m.to_string()));
+        assert_eq!(rows, expected);
     }
 
     #[test]

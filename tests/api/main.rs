@@ -3,6 +3,7 @@
 mod access;
 mod connections;
 mod hardening;
+mod hardening_directory;
 mod helpers;
 mod hostile_props;
 mod items;

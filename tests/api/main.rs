@@ -2,6 +2,7 @@
 
 mod access;
 mod connections;
+mod hardening_linear;
 mod helpers;
 mod items;
 mod items_props;

@@ -266,6 +266,17 @@ mod tests {
 
     #[test]
     fn a_megabyte_filter_is_answered_at_once_quoting_only_its_start() {
+        // Bytes of ASCII outside quotes: the former splitter lowercased the rest at each of them.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let word = "x".repeat(1024 * 1024);
+            let spaced = "x eq 'y' an ".repeat(100_000);
+            sender.send((parse_filter(&word).is_err(), parse_filter(&spaced).is_err()))
+        });
+        let refused = receiver
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a megabyte filter is answered within 30 s");
+        assert_eq!(refused, (true, true));
         let raw = "é and ".repeat(200_000);
         let error = parse_filter(&raw).unwrap_err();
         assert!(

@@ -250,7 +250,8 @@ pub struct Schema {
 /// Whether a rule is about the shape of the request or about the meaning of the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleClass {
-    /// Property count, names, aliases' characters, types, searchable-on-non-string, description length.
+    /// Property, alias and label counts, names, aliases' characters, types, searchable-on-non-string,
+    /// description length.
     Syntax,
     /// Searchable with refinable, exact match, labels, name and alias collisions, update rules.
     Semantic,

@@ -272,43 +272,87 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// Removes tags (and the content of `script` and `style`) and decodes common entities.
+///
+/// One pass over the input, linear in its length: tag names and closing tags are matched without
+/// regard to ASCII case byte by byte (nothing is lowercased), and every slice boundary sits at an
+/// ASCII byte (`<`, `>` or the end of a closing tag), so user text is never cut inside a character.
+/// Each tag becomes one space; an unterminated tag, script or style runs to the end of the input.
 pub fn strip_html(html: &str) -> String {
+    let bytes = html.as_bytes();
     let mut text = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(open) = rest.find('<') {
-        text.push_str(&rest[..open]);
-        let after = &rest[open..];
-        let lowered: String = after
-            .chars()
-            .take(8)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let skip_until = if lowered.starts_with("<script") {
-            Some("</script>")
-        } else if lowered.starts_with("<style") {
-            Some("</style>")
+    let mut position = 0;
+    while let Some(offset) = find_byte(&bytes[position..], b'<') {
+        let open = position + offset;
+        push_decoded(&mut text, &html[position..open]);
+        let after_tag = if starts_with_ignore_ascii_case(&bytes[open..], b"<script") {
+            find_ignore_ascii_case(bytes, open, b"</script>")
+        } else if starts_with_ignore_ascii_case(&bytes[open..], b"<style") {
+            find_ignore_ascii_case(bytes, open, b"</style>")
         } else {
-            None
+            find_byte(&bytes[open..], b'>').map(|close| open + close + 1)
         };
-        rest = match skip_until {
-            Some(end) => match after.to_ascii_lowercase().find(end) {
-                Some(position) => &after[position + end.len()..],
-                None => "",
-            },
-            None => match after.find('>') {
-                Some(close) => &after[close + 1..],
-                None => "",
-            },
-        };
+        position = after_tag.unwrap_or(bytes.len());
         text.push(' ');
     }
+    push_decoded(&mut text, &html[position..]);
+    text
+}
+
+/// The entities `strip_html` decodes. None contains `&` or `;` inside, so occurrences never overlap
+/// and one left-to-right pass decodes exactly what successive replacements would.
+const ENTITIES: &[(&str, char)] = &[
+    ("&nbsp;", ' '),
+    ("&lt;", '<'),
+    ("&gt;", '>'),
+    ("&quot;", '"'),
+    ("&#39;", '\''),
+    ("&amp;", '&'),
+];
+
+/// Appends `piece` with its entities decoded (an `&amp;` yields `&` and is not decoded again).
+fn push_decoded(text: &mut String, piece: &str) {
+    let mut rest = piece;
+    while let Some(ampersand) = rest.find('&') {
+        text.push_str(&rest[..ampersand]);
+        let candidate = &rest[ampersand..];
+        match ENTITIES
+            .iter()
+            .find(|(entity, _)| candidate.starts_with(entity))
+        {
+            Some((entity, decoded)) => {
+                text.push(*decoded);
+                rest = &candidate[entity.len()..];
+            }
+            None => {
+                text.push('&');
+                rest = &candidate[1..];
+            }
+        }
+    }
     text.push_str(rest);
-    text.replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
+}
+
+fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+    haystack.iter().position(|&byte| byte == needle)
+}
+
+fn starts_with_ignore_ascii_case(haystack: &[u8], prefix: &[u8]) -> bool {
+    haystack.len() >= prefix.len() && haystack[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// The offset just past the first `pattern` (which starts with `<`) at or after `from`, ignoring
+/// ASCII case. Linear: each `<` is looked at once and compared with at most `pattern.len()` bytes.
+fn find_ignore_ascii_case(bytes: &[u8], from: usize, pattern: &[u8]) -> Option<usize> {
+    debug_assert_eq!(pattern.first(), Some(&b'<'));
+    let mut position = from;
+    while let Some(offset) = find_byte(&bytes[position..], b'<') {
+        let candidate = position + offset;
+        if starts_with_ignore_ascii_case(&bytes[candidate..], pattern) {
+            return Some(candidate + pattern.len());
+        }
+        position = candidate + 1;
+    }
+    None
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,6 +404,7 @@ pub const MAX_ACTIVITIES_PER_CALL: usize = 20;
 mod tests {
     use super::*;
     use crate::domain::schema::Property;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn schema() -> Schema {
@@ -460,6 +505,100 @@ mod tests {
     fn int64_bounds_are_exact() {
         assert_eq!(check(json!({"priority": i64::MAX})), Ok(()));
         assert_eq!(check(json!({"priority": i64::MIN})), Ok(()));
+    }
+
+    /// The former implementation, kept as the reference: obviously right, quadratic on many tags.
+    fn reference_strip_html(html: &str) -> String {
+        let mut text = String::new();
+        let mut rest = html;
+        while let Some(open) = rest.find('<') {
+            text.push_str(&rest[..open]);
+            let after = &rest[open..];
+            let lowered = after.to_ascii_lowercase();
+            let skip_until = if lowered.starts_with("<script") {
+                Some("</script>")
+            } else if lowered.starts_with("<style") {
+                Some("</style>")
+            } else {
+                None
+            };
+            rest = match skip_until {
+                Some(end) => match lowered.find(end) {
+                    Some(position) => &after[position + end.len()..],
+                    None => "",
+                },
+                None => match after.find('>') {
+                    Some(close) => &after[close + 1..],
+                    None => "",
+                },
+            };
+            text.push(' ');
+        }
+        text.push_str(rest);
+        text.replace("&nbsp;", " ")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    }
+
+    #[test]
+    fn stripping_megabytes_of_script_and_style_tags_is_linear() {
+        // A few MB under the item size cap: quadratic stripping would take hours here.
+        let mut html = String::new();
+        while html.len() < 4 * 1024 * 1024 {
+            html.push_str(
+                "<script></script><STYLE>p{}</Style>é<ScRiPt src=x>var a = '<b>';</SCRIPT>",
+            );
+        }
+        let expected_accents = html.matches('é').count();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(strip_html(&html)));
+        let text = receiver
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("stripping a few MB answers well within 30 s");
+        assert!(
+            text.chars().all(|c| c == ' ' || c == 'é'),
+            "only separators and the text between tags remain"
+        );
+        assert_eq!(text.matches('é').count(), expected_accents);
+    }
+
+    #[test]
+    fn unterminated_tags_run_to_the_end_and_non_ascii_text_survives() {
+        assert_eq!(strip_html("naïve <b"), "naïve  ");
+        assert_eq!(strip_html("日本<script>語"), "日本 ");
+        assert_eq!(strip_html("ü<style>ü</styl"), "ü ");
+        assert_eq!(strip_html("<scrip>ö</scrip>"), " ö ");
+        assert_eq!(
+            strip_html("a<SCRIPT>x</sCrIpT>b&amp;lt;&nbsp;c€&#39;"),
+            "a b&lt; c€'"
+        );
+        assert_eq!(strip_html("<"), " ");
+        assert_eq!(strip_html("&"), "&");
+        assert_eq!(strip_html("é&am"), "é&am");
+    }
+
+    proptest! {
+        #[test]
+        fn stripping_matches_the_reference_and_never_panics(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    "[a-zé日 ;#&/<>]{0,6}",
+                    proptest::sample::select(vec![
+                        "<script>", "</script>", "<SCRIPT ", "</Script>", "<style>", "</STYLE>",
+                        "<scrip", "</script", "<b>", "&amp;", "&lt;", "&gt;", "&quot;", "&#39;",
+                        "&nbsp;", "&am", "<", ">", "é", "ß",
+                    ]).prop_map(String::from),
+                    any::<String>(),
+                ],
+                0..12,
+            )
+        ) {
+            let html = pieces.concat();
+            prop_assert_eq!(strip_html(&html), reference_strip_html(&html));
+        }
     }
 
     #[test]

@@ -4,13 +4,29 @@
 //! change from the registered schema. Each violation names the offending property.
 //! Rules are split into `RuleClass::Syntax` (always refused at once) and `RuleClass::Semantic`
 //! (refused at once by default, or reported through a `failed` operation when configured).
+//!
+//! Both checks take time linear in the size of the schemas: the count limits are checked first
+//! (a schema over one of them gets only those violations), and duplicates are found with hash
+//! sets, so a hostile request cannot make validation slow.
+
+use std::collections::HashMap;
 
 use super::Violation;
 
 pub const BASE_TYPE: &str = "microsoft.graph.externalItem";
+/// Properties per schema (spec/schema.md, spec/limits.md).
 pub const MAX_PROPERTIES: usize = 128;
+/// Characters of a property name or alias (spec/schema.md).
 pub const MAX_NAME_CHARS: usize = 32;
+/// Characters of a property description (spec/schema.md, beta doc).
 pub const MAX_DESCRIPTION_CHARS: usize = 200;
+/// Aliases per property. The spec states no limit; this one is gcemu's choice, generous for any
+/// real connector (each alias is a name of up to 32 characters) and a bound on validation work.
+pub const MAX_ALIASES: usize = 32;
+/// Labels per property: there are only this many labels, and a label may be used once.
+pub const MAX_LABELS: usize = LABELS.len();
+/// How many characters of a refused name a message quotes.
+const QUOTED_NAME_CHARS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PropertyType {
@@ -234,7 +250,8 @@ pub struct Schema {
 /// Whether a rule is about the shape of the request or about the meaning of the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleClass {
-    /// Property count, names, aliases' characters, types, searchable-on-non-string, description length.
+    /// Property, alias and label counts, names, aliases' characters, types, searchable-on-non-string,
+    /// description length.
     Syntax,
     /// Searchable with refinable, exact match, labels, name and alias collisions, update rules.
     Semantic,
@@ -258,6 +275,15 @@ fn semantic(target: String, message: String) -> SchemaViolation {
         class: RuleClass::Semantic,
         violation: Violation::new(target, message),
     }
+}
+
+/// A name for a message: whole, or its first characters when it is far over the length limit.
+fn quoted(name: &str) -> String {
+    let mut shown: String = name.chars().take(QUOTED_NAME_CHARS).collect();
+    if shown.len() < name.len() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// Checks the name and alias rule: 1 to 32 ASCII letters and digits.
@@ -293,21 +319,23 @@ impl Schema {
     }
 
     /// Returns every violation of the rules for a schema on its own, syntax ones first.
+    /// A schema over a count limit gets only the count violations.
     pub fn validate(&self) -> Vec<SchemaViolation> {
+        let over_limits = self.count_violations();
+        if !over_limits.is_empty() {
+            return over_limits;
+        }
         let mut violations = Vec::new();
-        let n_properties = self.properties.len();
-        if n_properties == 0 || n_properties > MAX_PROPERTIES {
+        if self.properties.is_empty() {
             violations.push(syntax(
                 "properties".into(),
-                format!(
-                    "a schema has 1 to {MAX_PROPERTIES} properties, this one has {n_properties}"
-                ),
+                format!("a schema has 1 to {MAX_PROPERTIES} properties, this one has 0"),
             ));
         }
         for (index, property) in self.properties.iter().enumerate() {
             let target = format!("properties[{index}]");
-            let name = &property.name;
-            if let Err(problem) = check_name(name) {
+            let name = &quoted(&property.name);
+            if let Err(problem) = check_name(&property.name) {
                 violations.push(syntax(
                     format!("{target}.name"),
                     format!("property name '{name}' {problem}"),
@@ -317,7 +345,7 @@ impl Schema {
                 if let Err(problem) = check_name(alias) {
                     violations.push(syntax(
                         format!("{target}.aliases"),
-                        format!("alias '{alias}' of property '{name}' {problem}"),
+                        format!("alias '{}' of property '{name}' {problem}", quoted(alias)),
                     ));
                 }
             }
@@ -389,39 +417,84 @@ impl Schema {
         violations
     }
 
+    /// The count limits: properties per schema, aliases and labels per property. Checked before
+    /// anything else, so the work the other rules do is bounded.
+    fn count_violations(&self) -> Vec<SchemaViolation> {
+        let n_properties = self.properties.len();
+        if n_properties > MAX_PROPERTIES {
+            return vec![syntax(
+                "properties".into(),
+                format!(
+                    "a schema has 1 to {MAX_PROPERTIES} properties, this one has {n_properties}"
+                ),
+            )];
+        }
+        let mut violations = Vec::new();
+        for (index, property) in self.properties.iter().enumerate() {
+            let name = quoted(&property.name);
+            let n_aliases = property.aliases.len();
+            if n_aliases > MAX_ALIASES {
+                violations.push(syntax(
+                    format!("properties[{index}].aliases"),
+                    format!("property '{name}' has {n_aliases} aliases; a property may have at most {MAX_ALIASES}"),
+                ));
+            }
+            let n_labels = property.labels.len();
+            if n_labels > MAX_LABELS {
+                violations.push(syntax(
+                    format!("properties[{index}].labels"),
+                    format!("property '{name}' has {n_labels} labels; a property may have at most {MAX_LABELS}, each label once"),
+                ));
+            }
+        }
+        violations
+    }
+
     /// Names and aliases share one namespace (case-insensitive); a label belongs to one property.
+    /// One hash lookup per name, alias and label.
     fn collisions(&self) -> Vec<SchemaViolation> {
         let mut violations = Vec::new();
-        let mut names: Vec<(String, &str)> = Vec::new();
-        let mut labels: Vec<(&str, &str)> = Vec::new();
+        let mut names: HashMap<String, &str> = HashMap::new();
+        let mut labels: HashMap<&str, &str> = HashMap::new();
         for (index, property) in self.properties.iter().enumerate() {
             let candidates = std::iter::once((&property.name, "name"))
                 .chain(property.aliases.iter().map(|a| (a, "alias")));
             for (candidate, what) in candidates {
-                let lowered = candidate.to_ascii_lowercase();
-                if let Some((_, owner)) = names.iter().find(|(taken, _)| *taken == lowered) {
-                    violations.push(semantic(
-                        format!("properties[{index}].{}", if what == "name" { "name" } else { "aliases" }),
-                        format!(
-                            "the {what} '{candidate}' of property '{}' is already used by property '{owner}'",
-                            property.name
-                        ),
-                    ));
-                } else {
-                    names.push((lowered, &property.name));
+                match names.entry(candidate.to_ascii_lowercase()) {
+                    std::collections::hash_map::Entry::Occupied(taken) => {
+                        violations.push(semantic(
+                            format!(
+                                "properties[{index}].{}",
+                                if what == "name" { "name" } else { "aliases" }
+                            ),
+                            format!(
+                                "the {what} '{}' of property '{}' is already used by property '{}'",
+                                quoted(candidate),
+                                quoted(&property.name),
+                                quoted(taken.get())
+                            ),
+                        ));
+                    }
+                    std::collections::hash_map::Entry::Vacant(free) => {
+                        free.insert(&property.name);
+                    }
                 }
             }
             for label in &property.labels {
-                if let Some((_, owner)) = labels.iter().find(|(taken, _)| taken == label) {
-                    violations.push(semantic(
-                        format!("properties[{index}].labels"),
-                        format!(
-                            "the label '{label}' of property '{}' is already on property '{owner}'",
-                            property.name
-                        ),
-                    ));
-                } else {
-                    labels.push((label, &property.name));
+                match labels.entry(label) {
+                    std::collections::hash_map::Entry::Occupied(taken) => {
+                        violations.push(semantic(
+                            format!("properties[{index}].labels"),
+                            format!(
+                                "the label '{label}' of property '{}' is already on property '{}'",
+                                quoted(&property.name),
+                                quoted(taken.get())
+                            ),
+                        ));
+                    }
+                    std::collections::hash_map::Entry::Vacant(free) => {
+                        free.insert(&property.name);
+                    }
                 }
             }
         }
@@ -429,15 +502,18 @@ impl Schema {
     }
 
     /// Returns the violations of the update rules when `self` (registered) becomes `next`.
+    /// Properties are matched by name (any case) through one hash map of `next`'s names, the
+    /// first property of a name winning.
     pub fn validate_update(&self, next: &Schema) -> Vec<SchemaViolation> {
+        let mut by_name: HashMap<String, (usize, &Property)> = HashMap::new();
+        for (index, property) in next.properties.iter().enumerate() {
+            by_name
+                .entry(property.name.to_ascii_lowercase())
+                .or_insert((index, property));
+        }
         let mut violations = Vec::new();
         for existing in &self.properties {
-            let Some((index, updated)) = next
-                .properties
-                .iter()
-                .enumerate()
-                .find(|(_, p)| p.name.eq_ignore_ascii_case(&existing.name))
-            else {
+            let Some(&(index, updated)) = by_name.get(&existing.name.to_ascii_lowercase()) else {
                 violations.push(semantic(
                     "properties".into(),
                     format!(
@@ -756,5 +832,136 @@ mod tests {
         let made_refinable = schema(vec![refinable, title()]);
         assert!(messages(&registered.validate_update(&made_refinable))[0]
             .contains("cannot be made refinable"));
+    }
+
+    /// Runs `work` on its own thread and waits at most 30 s for it, so a quadratic regression
+    /// fails the test instead of hanging it.
+    fn within_30_s<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(work()));
+        receiver
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("validation answers within 30 s")
+    }
+
+    #[test]
+    fn aliases_are_at_most_32_per_property_and_a_million_are_refused_at_once() {
+        let mut property = Property::new("title", PropertyType::String);
+        property.aliases = (0..MAX_ALIASES).map(|i| format!("a{i}")).collect();
+        assert!(schema(vec![property.clone()]).validate().is_empty());
+        property.aliases.push("one more".into());
+        let violation = single_violation(&schema(vec![property]));
+        assert_eq!(violation.class, RuleClass::Syntax);
+        assert_eq!(violation.violation.target, "properties[0].aliases");
+        assert_eq!(
+            violation.violation.message,
+            "property 'title' has 33 aliases; a property may have at most 32"
+        );
+        let mut huge = Property::new("title", PropertyType::String);
+        huge.aliases = (0..1_000_000).map(|i| format!("a{i}")).collect();
+        let violations = within_30_s(move || schema(vec![huge]).validate());
+        assert_eq!(
+            messages(&violations),
+            vec!["property 'title' has 1000000 aliases; a property may have at most 32"]
+        );
+    }
+
+    #[test]
+    fn labels_are_at_most_one_of_each_per_property() {
+        let mut property = title();
+        property.labels = vec!["title"; MAX_LABELS + 1];
+        let violation = single_violation(&schema(vec![property.clone()]));
+        assert_eq!(violation.class, RuleClass::Syntax);
+        assert!(
+            violation.violation.message.contains("at most 54"),
+            "{}",
+            violation.violation.message
+        );
+        property.labels = vec!["title", "title"];
+        assert!(single_violation(&schema(vec![property]))
+            .violation
+            .message
+            .contains("'title' of property 'title' is already on property 'title'"));
+    }
+
+    #[test]
+    fn a_million_properties_get_only_the_count_violation_at_once() {
+        let properties: Vec<Property> = (0..1_000_000)
+            .map(|i| Property::new(&format!("p{i}"), PropertyType::Int64))
+            .collect();
+        let violations = within_30_s(move || schema(properties).validate());
+        assert_eq!(
+            messages(&violations),
+            vec!["a schema has 1 to 128 properties, this one has 1000000"]
+        );
+    }
+
+    #[test]
+    fn duplicate_names_and_aliases_are_found_in_one_pass_as_before() {
+        // 128 properties with 32 aliases each, every alias also used by the next property: the
+        // first use keeps the name, every later one is refused naming the first owner.
+        let properties: Vec<Property> = (0..MAX_PROPERTIES)
+            .map(|i| {
+                let mut property = Property::new(&format!("p{i}"), PropertyType::String);
+                property.aliases = (0..MAX_ALIASES)
+                    .map(|j| format!("{}Alias{j}", if i % 2 == 0 { "X" } else { "x" }))
+                    .collect();
+                property
+            })
+            .collect();
+        let violations = within_30_s(move || schema(properties).validate());
+        assert_eq!(violations.len(), (MAX_PROPERTIES - 1) * MAX_ALIASES);
+        assert!(violations.iter().all(|v| v.class == RuleClass::Semantic));
+        assert_eq!(
+            violations[0].violation.message,
+            "the alias 'xAlias0' of property 'p1' is already used by property 'p0'"
+        );
+        assert_eq!(violations[0].violation.target, "properties[1].aliases");
+        let name_as_alias = schema(vec![Property::new("Status", PropertyType::String), {
+            let mut state = Property::new("state", PropertyType::String);
+            state.aliases = vec!["STATUS".into(), "state".into()];
+            state
+        }]);
+        assert_eq!(
+            messages(&name_as_alias.validate()),
+            vec![
+                "the alias 'STATUS' of property 'state' is already used by property 'Status'",
+                "the alias 'state' of property 'state' is already used by property 'state'",
+            ]
+        );
+    }
+
+    #[test]
+    fn far_too_long_names_are_quoted_by_their_start() {
+        let long = "n".repeat(1_000_000);
+        let violation = single_violation(&schema(vec![Property::new(&long, PropertyType::String)]));
+        assert!(violation
+            .violation
+            .message
+            .contains(&format!("'{}…'", "n".repeat(64))));
+        assert!(violation.violation.message.ends_with("it has 1000000"));
+        assert!(violation.violation.message.len() < 200);
+    }
+
+    #[test]
+    fn update_rules_match_properties_by_name_in_any_case_in_one_pass() {
+        let registered = schema(
+            (0..MAX_PROPERTIES)
+                .map(|i| Property::new(&format!("p{i}"), PropertyType::String))
+                .collect(),
+        );
+        let mut next = registered.clone();
+        next.properties.reverse();
+        for property in &mut next.properties {
+            property.name = property.name.to_ascii_uppercase();
+        }
+        assert!(registered.validate_update(&next).is_empty());
+        next.properties[0].property_type = PropertyType::Int64;
+        let violations = registered.validate_update(&next);
+        assert_eq!(
+            messages(&violations),
+            vec!["the type of property 'p127' cannot change from string to int64"]
+        );
+        assert_eq!(violations[0].violation.target, "properties[0].type");
     }
 }

@@ -38,7 +38,8 @@ impl QueryOptions {
                 "$top" | "top" => {
                     let top = value.trim().parse::<usize>().map_err(|_| {
                         ApiError::invalid(format!(
-                            "Invalid value '{value}' for $top; it must be a non-negative integer."
+                            "Invalid value '{}' for $top; it must be a non-negative integer.",
+                            quote_prefix(&value)
                         ))
                     })?;
                     options.top = Some(top);
@@ -101,56 +102,96 @@ fn decode(raw: &str) -> String {
         .into_owned()
 }
 
+/// How many characters of a refused option value an error message quotes.
+const QUOTED_CHARS: usize = 100;
+
+/// Parses `name eq value (and name eq value)*`, where a value is a quoted string (`''` escapes a
+/// quote), a number, `true` or `false`; names, `eq` and `and` are separated by whitespace, the
+/// keywords in any case. One left-to-right pass over the characters, so any input, however long
+/// or whatever its characters, is either parsed or refused in linear time, never sliced inside
+/// a character.
 fn parse_filter(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let invalid = || {
-        ApiError::invalid(format!(
-            "Invalid filter clause '{raw}': gcemu supports property eq 'value' conditions joined by 'and'."
-        ))
-    };
-    let mut conditions = Vec::new();
-    for clause in split_outside_quotes(raw, " and ") {
-        let clause = clause.trim();
-        let mut parts = clause.splitn(3, ' ');
-        let (Some(name), Some(operator), Some(value)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(invalid());
-        };
-        if !operator.eq_ignore_ascii_case("eq") {
-            return Err(invalid());
-        }
-        let value = value.trim();
-        let literal =
-            if let Some(quoted) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
-                quoted.replace("''", "'")
-            } else if value.parse::<f64>().is_ok() || value == "true" || value == "false" {
-                value.to_string()
-            } else {
-                return Err(invalid());
-            };
-        conditions.push((name.to_string(), literal));
+    FilterParser {
+        chars: raw.chars().peekable(),
     }
-    Ok(conditions)
+    .conditions()
+    .ok_or_else(|| {
+        ApiError::invalid(format!(
+            "Invalid filter clause '{}': gcemu supports property eq 'value' conditions joined by 'and'.",
+            quote_prefix(raw)
+        ))
+    })
 }
 
-fn split_outside_quotes<'a>(text: &'a str, separator: &str) -> Vec<&'a str> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut in_quotes = false;
-    let bytes = text.as_bytes();
-    let mut index = 0;
-    while index < text.len() {
-        if bytes[index] == b'\'' {
-            in_quotes = !in_quotes;
-        } else if !in_quotes && text[index..].to_ascii_lowercase().starts_with(separator) {
-            parts.push(&text[start..index]);
-            index += separator.len();
-            start = index;
-            continue;
-        }
-        index += 1;
+/// The start of a refused option value for an error message, whole characters only.
+fn quote_prefix(raw: &str) -> String {
+    let mut quoted: String = raw.chars().take(QUOTED_CHARS).collect();
+    if quoted.len() < raw.len() {
+        quoted.push('…');
     }
-    parts.push(&text[start..]);
-    parts
+    quoted
+}
+
+struct FilterParser<'a> {
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+}
+
+impl FilterParser<'_> {
+    fn conditions(mut self) -> Option<Vec<(String, String)>> {
+        let mut conditions = Vec::new();
+        self.skip_whitespace();
+        loop {
+            let name = self.word();
+            if name.is_empty() || !self.skip_whitespace() {
+                return None;
+            }
+            if !self.word().eq_ignore_ascii_case("eq") || !self.skip_whitespace() {
+                return None;
+            }
+            conditions.push((name, self.literal()?));
+            let separated = self.skip_whitespace();
+            if self.chars.peek().is_none() {
+                return Some(conditions);
+            }
+            if !separated || !self.word().eq_ignore_ascii_case("and") || !self.skip_whitespace() {
+                return None;
+            }
+        }
+    }
+
+    /// Skips whitespace; tells whether there was any.
+    fn skip_whitespace(&mut self) -> bool {
+        let mut skipped = false;
+        while self.chars.next_if(|c| c.is_whitespace()).is_some() {
+            skipped = true;
+        }
+        skipped
+    }
+
+    /// A run of characters up to whitespace, a quote or the end.
+    fn word(&mut self) -> String {
+        let mut word = String::new();
+        while let Some(c) = self.chars.next_if(|c| !c.is_whitespace() && *c != '\'') {
+            word.push(c);
+        }
+        word
+    }
+
+    fn literal(&mut self) -> Option<String> {
+        if self.chars.next_if_eq(&'\'').is_none() {
+            let value = self.word();
+            let valid = value.parse::<f64>().is_ok() || value == "true" || value == "false";
+            return valid.then_some(value);
+        }
+        let mut value = String::new();
+        loop {
+            match self.chars.next()? {
+                '\'' if self.chars.next_if_eq(&'\'').is_some() => value.push('\''),
+                '\'' => return Some(value),
+                c => value.push(c),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -188,5 +229,78 @@ mod tests {
         );
         assert!(QueryOptions::parse(Some("$filter=startswith(name,'x')")).is_err());
         assert!(QueryOptions::parse(Some("$filter=name ne 'x'")).is_err());
+    }
+
+    #[test]
+    fn filter_keywords_take_any_case_and_any_whitespace_and_literals_are_typed() {
+        assert_eq!(
+            parse_filter("  name  EQ 'é ''x'''\tAnd count eq 5 and on eq true ").unwrap(),
+            vec![
+                ("name".to_string(), "é 'x'".to_string()),
+                ("count".to_string(), "5".to_string()),
+                ("on".to_string(), "true".to_string()),
+            ]
+        );
+        for malformed in [
+            "",
+            " ",
+            "é",
+            "é eq",
+            "name eq",
+            "name eq x",
+            "name eq 'x",
+            "name eq 'x'and b eq 'y'",
+            "name eq 'x' and",
+            "name eq 'x' or b eq 'y'",
+            "name eq 'x''",
+            "name eq 5'",
+            "'name' eq 'x'",
+            "naïve eq 'x' ünd b eq 'y'",
+        ] {
+            assert!(
+                parse_filter(malformed).is_err(),
+                "{malformed:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_megabyte_filter_is_answered_at_once_quoting_only_its_start() {
+        // Bytes of ASCII outside quotes: the former splitter lowercased the rest at each of them.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let word = "x".repeat(1024 * 1024);
+            let spaced = "x eq 'y' an ".repeat(100_000);
+            sender.send((parse_filter(&word).is_err(), parse_filter(&spaced).is_err()))
+        });
+        let refused = receiver
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a megabyte filter is answered within 30 s");
+        assert_eq!(refused, (true, true));
+        let raw = "é and ".repeat(200_000);
+        let error = parse_filter(&raw).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("Invalid filter clause 'é and é and"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.len() < 400,
+            "the message quotes only the start"
+        );
+        let inside_quotes = "é and ".repeat(200_000);
+        let filter = format!("name eq '{inside_quotes}'");
+        assert_eq!(parse_filter(&filter).unwrap()[0].1, inside_quotes);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics_on_any_query(query in "\\PC*", filter in "[a-zé日'\\- %+&=]*") {
+            let _ = QueryOptions::parse(Some(&query));
+            let _ = QueryOptions::parse(Some(&format!("$filter={filter}")));
+            let _ = parse_filter(&filter);
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::domain::connection::ConnectionState;
 use crate::domain::ids::{ConnectionId, OperationId, TenantId};
 use crate::domain::operation::{ConnectionOperation, OperationError, OperationStatus};
 use crate::domain::principal::Caller;
-use crate::domain::schema::{RuleClass, Schema};
+use crate::domain::schema::{RuleClass, Schema, SchemaViolation};
 use crate::index::SearchIndex;
 use crate::state::AppState;
 use crate::store::schema::{DueOperation, NewOperation};
@@ -36,6 +36,10 @@ pub enum Registration {
 type CompletedSchema = (TenantId, ConnectionId, Schema);
 
 /// Starts a schema operation for the connection and returns its id.
+///
+/// The rules on the schema alone (`Schema::validate`, linear and bounded by the count limits) run
+/// here, on the async side; the store job only adds the update rules, which need the registered
+/// schema, and reports the first violation where the checks of stored state leave it.
 pub async fn register(
     state: &AppState,
     caller: &Caller,
@@ -57,11 +61,13 @@ pub async fn register(
     let operation_id = OperationId::from_uuids(uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let new_operation_id = operation_id.clone();
     let index = state.index.clone();
+    let violations = schema.validate();
     let outcome = state
         .store
         .write_with_effect(move |db| {
             let request = RegistrationRequest {
                 schema,
+                violations,
                 registration,
                 now,
                 delay,
@@ -78,6 +84,8 @@ pub async fn register(
 /// A registration as the store transaction sees it.
 struct RegistrationRequest {
     schema: Schema,
+    /// What `Schema::validate` found, before the store job.
+    violations: Vec<SchemaViolation>,
     registration: Registration,
     now: chrono::DateTime<chrono::Utc>,
     delay: Duration,
@@ -94,6 +102,7 @@ fn register_in_store(
 ) -> Result<(Result<(), Error>, Vec<CompletedSchema>), StoreError> {
     let RegistrationRequest {
         schema,
+        violations,
         registration,
         now,
         delay,
@@ -129,9 +138,12 @@ fn register_in_store(
                     completed,
                 ));
     }
-    let mut violations = schema.validate();
-    if let Some(registered) = &registered {
-        violations.extend(registered.validate_update(&schema));
+    let mut violations = violations;
+    // Only the first violation is reported, so the update rules matter only for a valid schema.
+    if violations.is_empty() {
+        if let Some(registered) = &registered {
+            violations = registered.validate_update(&schema);
+        }
     }
     let mut planned_error = None;
     if let Some(first) = violations.into_iter().next() {

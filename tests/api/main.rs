@@ -4,6 +4,7 @@ mod access;
 mod connections;
 mod hardening;
 mod hardening_directory;
+mod hardening_linear;
 mod helpers;
 mod hostile_props;
 mod items;

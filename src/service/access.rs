@@ -22,6 +22,9 @@ use crate::state::AppState;
 use crate::store;
 use crate::store::Effect;
 
+/// Expansions cached at most; the cache starts over beyond this.
+pub const MAX_CACHED_EXPANSIONS: usize = 10_000;
+
 /// (tenant, lowercased user id, lowercased connection id).
 type CacheKey = (TenantId, String, String);
 /// The membership generation an expansion was made at, and the expansion.
@@ -30,10 +33,22 @@ type CachedPrincipals = (u64, Arc<Principals>);
 /// Expanded principal sets per (tenant, user, connection), valid while the tenant's membership
 /// generation is unchanged. Every membership write bumps the generation, so the very next
 /// search or explanation sees the change.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct PrincipalCache {
     generations: Arc<RwLock<HashMap<TenantId, u64>>>,
     entries: Arc<RwLock<HashMap<CacheKey, CachedPrincipals>>>,
+    /// Entries kept at most (`MAX_CACHED_EXPANSIONS` unless set lower).
+    capacity: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Default for PrincipalCache {
+    fn default() -> PrincipalCache {
+        PrincipalCache {
+            generations: Arc::default(),
+            entries: Arc::default(),
+            capacity: Arc::new(std::sync::atomic::AtomicUsize::new(MAX_CACHED_EXPANSIONS)),
+        }
+    }
 }
 
 impl PrincipalCache {
@@ -65,6 +80,21 @@ impl PrincipalCache {
     pub fn invalidation(&self, tenant: &TenantId) -> Effect {
         let (cache, tenant) = (self.clone(), tenant.clone());
         Box::new(move || cache.membership_changed(&tenant))
+    }
+
+    /// Lowers (or restores) the bound on cached expansions; tests use a small one.
+    pub fn set_capacity(&self, capacity: usize) {
+        self.capacity
+            .store(capacity.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Expansions cached now.
+    pub fn len(&self) -> usize {
+        self.entries.read().expect("cache lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn clear(&self) {
@@ -102,12 +132,12 @@ pub(super) async fn write_membership<R, F>(
 ) -> Result<R, Error>
 where
     R: Send + 'static,
-    F: FnOnce(&rusqlite::Connection) -> Result<(R, bool), store::StoreError> + Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> super::JobResult<(R, bool)> + Send + 'static,
 {
     let invalidation = state.principals.invalidation(tenant);
     Ok(state
         .store
-        .write_with_effect(move |db| {
+        .write_or_refuse_with_effect(move |db| {
             let (result, changed) = write(db)?;
             Ok((result, changed.then_some(invalidation)))
         })
@@ -175,11 +205,12 @@ pub async fn principals(
             ),
         ))
     })?);
-    cache
-        .entries
-        .write()
-        .expect("cache lock")
-        .insert(key, (generation, principals.clone()));
+    let mut entries = cache.entries.write().expect("cache lock");
+    if entries.len() >= cache.capacity.load(std::sync::atomic::Ordering::Relaxed) {
+        // Tokens may name any user id: past the bound, start over rather than grow.
+        entries.clear();
+    }
+    entries.insert(key, (generation, principals.clone()));
     Ok(principals)
 }
 

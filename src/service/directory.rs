@@ -12,8 +12,8 @@ use crate::domain::directory::{
 };
 use crate::domain::principal::Caller;
 use crate::state::AppState;
-use crate::store;
 use crate::store::directory::Insertion;
+use crate::store::{self, refuse};
 
 pub async fn create_user(
     state: &AppState,
@@ -140,31 +140,25 @@ pub async fn add_member(
     let (tenant, member_lookup) = (caller.tenant.clone(), member_id.to_string());
     write_membership(state, &caller.tenant, move |db| {
         let Some(group) = store::directory::get_group(db, &tenant, &group_id)? else {
-            return Ok((
-                Err(not_found(ResourceKind::Group, group_id.as_str())),
-                false,
-            ));
+            return refuse(not_found(ResourceKind::Group, group_id.as_str()));
         };
         let Some(object) = store::directory::find_object(db, &tenant, &member_lookup)? else {
-            return Ok((Err(not_found(ResourceKind::User, &member_lookup)), false));
+            return refuse(not_found(ResourceKind::User, &member_lookup));
         };
         let member = object.as_member();
         if let Err(violation) = member.check_can_join(&group.id) {
-            return Ok((Err(Error::Invalid(violation)), false));
+            return refuse(Error::Invalid(violation));
         }
         if !store::directory::add_member(db, &tenant, &group.id, &member)? {
-            return Ok((
-                Err(Error::Conflict(format!(
-                    "'{}' is already a member of group '{}'",
-                    member.id(),
-                    group.id
-                ))),
-                false,
-            ));
+            return refuse(Error::Conflict(format!(
+                "'{}' is already a member of group '{}'",
+                member.id(),
+                group.id
+            )));
         }
-        Ok((Ok(()), true))
+        Ok(((), true))
     })
-    .await?
+    .await
 }
 
 /// Removes a user (by id or UPN) or a group from a group's members.

@@ -5,14 +5,14 @@
 //! post-commit effect (`access::write_membership`).
 
 use super::access::write_membership;
-use super::{Error, ResourceKind};
+use super::{Error, JobResult, ResourceKind};
 use crate::domain::directory::{ExternalMemberType, GroupId, UserId};
 use crate::domain::ids::{ConnectionId, ExternalGroupId, TenantId};
 use crate::domain::principal::Caller;
 use crate::domain::Violation;
 use crate::state::AppState;
-use crate::store;
 use crate::store::groups::ExternalGroup;
+use crate::store::{self, refuse};
 
 /// External groups per tenant (spec/limits.md).
 pub const MAX_EXTERNAL_GROUPS_PER_TENANT: u64 = 100_000;
@@ -28,24 +28,24 @@ pub async fn create(
     let stored = group.clone();
     state
         .store
-        .write(move |db| {
+        .write_or_refuse(move |db| {
             if store::connections::state(db, &tenant, &connection_id)?.is_none() {
-                return Ok(Err(not_found(ResourceKind::Connection, connection_id.as_str())));
+                return refuse(not_found(ResourceKind::Connection, connection_id.as_str()));
             }
             if store::groups::count_in_tenant(db, &tenant)? >= MAX_EXTERNAL_GROUPS_PER_TENANT {
-                return Ok(Err(Error::QuotaExceeded(format!(
+                return refuse(Error::QuotaExceeded(format!(
                     "the tenant already holds the maximum of {MAX_EXTERNAL_GROUPS_PER_TENANT} external groups"
-                ))));
+                )));
             }
             if !store::groups::insert(db, &tenant, &connection_id, &stored)? {
-                return Ok(Err(Error::AlreadyExists {
+                return refuse(Error::AlreadyExists {
                     kind: ResourceKind::ExternalGroup,
                     id: stored.id.clone(),
-                }));
+                });
             }
-            Ok(Ok(()))
+            Ok(())
         })
-        .await??;
+        .await?;
     Ok(group)
 }
 
@@ -111,13 +111,11 @@ pub async fn delete(
         group_id.to_string(),
     );
     write_membership(state, &caller.tenant, move |db| {
-        if let Err(error) = check_group(db, &tenant, &connection_id, &group_id)? {
-            return Ok((Err(error), false));
-        }
+        check_group(db, &tenant, &connection_id, &group_id)?;
         store::groups::delete(db, &tenant, &connection_id, &group_id)?;
-        Ok((Ok(()), true))
+        Ok(((), true))
     })
-    .await?
+    .await
 }
 
 /// Adds a member of type `user`, `group` or `externalGroup`. Members may name groups that do not exist yet.
@@ -153,20 +151,15 @@ pub async fn add_member(
         member_id.to_string(),
     );
     write_membership(state, &caller.tenant, move |db| {
-        if let Err(error) = check_group(db, &tenant, &connection_id, &group)? {
-            return Ok((Err(error), false));
-        }
+        check_group(db, &tenant, &connection_id, &group)?;
         if !store::groups::add_member(db, &tenant, &connection_id, &group, &member, member_type)? {
-            return Ok((
-                Err(Error::Conflict(format!(
-                    "'{member}' is already a member of external group '{group}'."
-                ))),
-                false,
-            ));
+            return refuse(Error::Conflict(format!(
+                "'{member}' is already a member of external group '{group}'."
+            )));
         }
-        Ok((Ok(()), true))
+        Ok(((), true))
     })
-    .await?
+    .await
 }
 
 pub async fn remove_member(
@@ -183,21 +176,16 @@ pub async fn remove_member(
         member_id.to_string(),
     );
     write_membership(state, &caller.tenant, move |db| {
-        if let Err(error) = check_group(db, &tenant, &connection_id, &group)? {
-            return Ok((Err(error), false));
-        }
+        check_group(db, &tenant, &connection_id, &group)?;
         if !store::groups::remove_member(db, &tenant, &connection_id, &group, &member)? {
-            return Ok((
-                Err(Error::NotFound {
-                    kind: ResourceKind::ExternalGroup,
-                    id: member,
-                }),
-                false,
-            ));
+            return refuse(Error::NotFound {
+                kind: ResourceKind::ExternalGroup,
+                id: member,
+            });
         }
-        Ok((Ok(()), true))
+        Ok(((), true))
     })
-    .await?
+    .await
 }
 
 /// Inside a store job: the connection and the group exist, or the `NotFound` to answer.
@@ -206,17 +194,14 @@ fn check_group(
     tenant: &TenantId,
     connection_id: &ConnectionId,
     group_id: &str,
-) -> Result<Result<(), Error>, store::StoreError> {
+) -> JobResult<()> {
     if store::connections::state(db, tenant, connection_id)?.is_none() {
-        return Ok(Err(not_found(
-            ResourceKind::Connection,
-            connection_id.as_str(),
-        )));
+        return refuse(not_found(ResourceKind::Connection, connection_id.as_str()));
     }
     if store::groups::get(db, tenant, connection_id, group_id)?.is_none() {
-        return Ok(Err(not_found(ResourceKind::ExternalGroup, group_id)));
+        return refuse(not_found(ResourceKind::ExternalGroup, group_id));
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> Error {

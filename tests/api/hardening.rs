@@ -438,3 +438,23 @@ fn the_declared_toolchain_matches_the_readme_and_ci_builds_locked() {
     let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
     assert!(ci.contains("--locked"), ".ci/run builds with --locked");
 }
+
+#[tokio::test]
+async fn tokens_naming_endless_user_ids_do_not_grow_the_principal_cache_without_bound() {
+    let app = ready_app(Config::for_tests()).await;
+    put_items(&app, 1).await;
+    let limit = 40;
+    app.state.principals.set_capacity(limit);
+    // Unknown users are searched as members with no groups; each id would be a cache entry.
+    let mut last = None;
+    for i in 0..limit + 50 {
+        let token = crate::helpers::token(
+            json!({"oid": format!("ghost-{i}"), "tid": "00000000-0000-0000-0000-000000000001"}),
+        );
+        let reply = search_as(&app, &token, request("printer")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        last = Some(total(&reply));
+    }
+    assert_eq!(last, Some(1));
+    assert!(app.state.principals.len() <= limit);
+}

@@ -1,6 +1,6 @@
 //! Building and serving the application: open the store, bind the listener, serve until shutdown.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,6 +17,9 @@ use crate::service;
 use crate::service::access::PrincipalCache;
 use crate::state::AppState;
 use crate::store::Store;
+
+/// How long in-flight requests may run on after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// A bound, ready-to-serve emulator. Binding happens in `build`, so a test can read the port
 /// and send requests as soon as `serve` is spawned, without waiting.
@@ -100,9 +103,29 @@ impl App {
         let make_service = axum::ServiceExt::<Request>::into_make_service(service);
         let sweeper = tokio::spawn(sweep_operations(self.state.clone()));
         let releaser = tokio::spawn(release_delayed_index_changes(self.state.clone()));
-        let served = axum::serve(self.listener, make_service)
+        // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; then they are cut,
+        // so gcemu stops within the 2 s a container runtime is usually given.
+        let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        };
+        let serving = axum::serve(self.listener, make_service)
             .with_graceful_shutdown(shutdown)
-            .await;
+            .into_future();
+        let grace_over = async move {
+            match on_signal.await {
+                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        let served = tokio::select! {
+            served = serving => served,
+            _ = grace_over => {
+                tracing::warn!("requests still in flight at shutdown were cut");
+                Ok(())
+            }
+        };
         sweeper.abort();
         releaser.abort();
         // Index work already acknowledged to clients is committed before the process ends.

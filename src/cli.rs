@@ -26,6 +26,16 @@ pub enum Command {
     Serve(ServeArgs),
     /// Prints a bearer token that a running or future emulator accepts (for curl and scripts).
     Token(TokenArgs),
+    /// Exits 0 when the emulator at --url answers its health check, 1 otherwise (with the reason);
+    /// for container health checks, where no curl is at hand.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// Base URL of the emulator.
+    #[arg(long, env = "GCEMU_HEALTHCHECK_URL", default_value = crate::healthcheck::DEFAULT_URL)]
+    pub url: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,8 +108,9 @@ pub struct ServeArgs {
     )]
     pub data_dir: PathBuf,
 
-    /// Keep all state in memory: nothing touches disk and state ends with the process.
-    #[arg(long, env = "GCEMU_IN_MEMORY")]
+    /// Keep all state in memory: nothing touches disk and state ends with the process
+    /// (GCEMU_IN_MEMORY=1, true, yes or on).
+    #[arg(long, env = "GCEMU_IN_MEMORY", value_parser = clap::builder::FalseyValueParser::new())]
     pub in_memory: bool,
 
     /// Log format on stderr: human-readable text or one JSON object per line.

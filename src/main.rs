@@ -14,6 +14,13 @@ async fn main() -> anyhow::Result<()> {
             app.serve(shutdown_signal()).await?;
             tracing::info!("gcemu stopped");
         }
+        Command::Healthcheck(args) => match gcemu::healthcheck::check(&args.url).await {
+            Ok(body) => println!("healthy: {body}"),
+            Err(reason) => {
+                eprintln!("{reason}");
+                std::process::exit(1);
+            }
+        },
         Command::Token(args) => {
             println!(
                 "{}",

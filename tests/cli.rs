@@ -159,3 +159,49 @@ fn token_prints_a_jwt_with_the_requested_claims() {
     assert_eq!(caller.tenant.as_str(), "contoso");
     assert_eq!(caller.user.as_deref(), Some("adele@contoso.com"));
 }
+
+#[test]
+fn healthcheck_exits_0_for_a_healthy_emulator_and_1_with_a_reason_otherwise() {
+    let (mut child, ready) =
+        start(gcemu().args(["serve", "--in-memory", "--listen", "127.0.0.1:0"]));
+    let address = address_of(&ready);
+    let healthy = gcemu()
+        .args(["healthcheck", "--url", &address])
+        .output()
+        .unwrap();
+    assert!(healthy.status.success(), "{healthy:?}");
+    assert!(String::from_utf8_lossy(&healthy.stdout).contains("ok"));
+    let stopped_at = std::time::Instant::now();
+    assert!(terminate(&mut child).success());
+    assert!(
+        stopped_at.elapsed() < std::time::Duration::from_secs(2),
+        "SIGTERM stops gcemu within 2 s"
+    );
+    let down = gcemu()
+        .args(["healthcheck", "--url", &address])
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    let reason = String::from_utf8_lossy(&down.stderr);
+    assert!(reason.contains("cannot connect"), "{reason}");
+    assert_eq!(reason.trim().lines().count(), 1, "one line: {reason}");
+    let bad = gcemu()
+        .args(["healthcheck", "--url", "ftp://x"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn gcemu_in_memory_1_in_the_environment_keeps_state_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, ready) = start(
+        gcemu()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("GCEMU_IN_MEMORY", "1")
+            .current_dir(dir.path()),
+    );
+    assert!(ready.contains("in-memory"), "{ready}");
+    assert!(terminate(&mut child).success());
+    assert!(!dir.path().join("gcemu-data").exists());
+}

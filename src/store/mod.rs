@@ -117,6 +117,9 @@ impl Store {
             None => Connection::open_in_memory()?,
         };
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // Temporary tables and sort spills stay in memory: gcemu writes nowhere but its data dir
+        // (the Docker image runs with a read-only root filesystem).
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&connection)?;
         let (jobs, receiver) = tokio::sync::mpsc::channel(JOB_QUEUE_CAPACITY);

@@ -1,11 +1,12 @@
-//! Logging to stderr as text or JSON lines, filtered by `RUST_LOG` (default `info`).
+//! Logging to stderr as text or JSON lines, filtered by `RUST_LOG` (default `info`, tantivy's own lines from `warn`).
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tantivy=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

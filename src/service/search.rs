@@ -336,10 +336,18 @@ fn run_on_indexes(
     request: &SearchRequest,
     filters: &[(String, Vec<String>)],
 ) -> Result<Ranked, Error> {
-    // Only the best `keep` matches can reach the page: the list is cut back to them whenever
-    // it doubles, so memory follows the page asked for, not the number of matches.
+    // Only the best `keep` matches can reach the page: each collector cuts its list back to them
+    // whenever it doubles, so memory follows the page asked for, not the number of matches.
     let keep = request.from.saturating_add(request.size);
-    let cut_at = keep.saturating_mul(2).max(1024);
+    let order = Arc::new(Order {
+        by_score: request.sort.is_empty(),
+        descending: request
+            .sort
+            .iter()
+            .map(|(_, descending)| *descending)
+            .collect(),
+        keep,
+    });
     let mut total = 0usize;
     let mut matches = Vec::new();
     let mut bucket_counts: Vec<HashMap<String, u64>> =
@@ -359,73 +367,31 @@ fn run_on_indexes(
         clauses.extend(trimming(&connection_index.mapping, terms));
         let query = BooleanQuery::new(clauses);
         let searcher = connection_index.reader.searcher();
-        let found = searcher
-            .search(&query, &AllMatches)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        // Columns are opened once per segment; text values are counted by term ordinal and
-        // resolved to strings once per distinct ordinal.
-        let mut columns: HashMap<SegmentOrdinal, SegmentColumns> = HashMap::new();
-        for (score, address) in found {
-            let segment_columns = columns.entry(address.segment_ord).or_insert_with(|| {
-                let segment = searcher.segment_reader(address.segment_ord);
-                SegmentColumns {
-                    sort: request
-                        .sort
-                        .iter()
-                        .map(|(name, _)| open_column(connection_index, segment, name))
-                        .collect(),
-                    aggregations: request
-                        .aggregations
-                        .iter()
-                        .map(|a| {
-                            (
-                                open_column(connection_index, segment, &a.field),
-                                HashMap::new(),
-                            )
-                        })
-                        .collect(),
-                    text_cache: HashMap::new(),
-                }
-            });
-            let SegmentColumns {
-                sort,
-                aggregations,
-                text_cache,
-            } = segment_columns;
-            let sort_keys = sort
-                .iter()
-                .map(|column| column.sort_key(address.doc_id, text_cache))
-                .collect();
-            for (column, counts) in aggregations.iter_mut() {
-                column.count(address.doc_id, counts);
-            }
-            total += 1;
-            matches.push(Match {
-                source: source_index,
-                score,
-                address,
-                id: String::new(),
-                sort_keys,
-            });
-            if matches.len() >= cut_at {
-                matches.sort_by(|a, b| ranking(request, a, b));
-                matches.truncate(keep);
-            }
-        }
-        for segment_columns in columns.into_values() {
-            for ((column, counts), totals) in segment_columns
+        let collector = RankingCollector {
+            source: source_index,
+            connection_index: connection_index.clone(),
+            sort_fields: request.sort.iter().map(|(name, _)| name.clone()).collect(),
+            aggregation_fields: request
                 .aggregations
-                .into_iter()
-                .zip(bucket_counts.iter_mut())
-            {
-                for (value, count) in counts {
-                    *totals.entry(column.key_of(value)).or_default() += count;
-                }
+                .iter()
+                .map(|a| a.field.clone())
+                .collect(),
+            order: order.clone(),
+        };
+        let found = searcher
+            .search(&query, &collector)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        total += found.total;
+        matches.extend(found.best);
+        order.cut(&mut matches);
+        for (counts, totals) in found.counts.into_iter().zip(bucket_counts.iter_mut()) {
+            for (key, count) in counts {
+                *totals.entry(key).or_default() += count;
             }
         }
         searchers.push(searcher);
     }
-    matches.sort_by(|a, b| ranking(request, a, b));
+    matches.sort_by(|a, b| order.compare(a, b));
     let mut page: Vec<Match> = matches
         .into_iter()
         .skip(request.from)
@@ -453,23 +419,178 @@ fn run_on_indexes(
 }
 
 /// The order of results: relevance, or the requested sort properties; ties by index position.
-fn ranking(request: &SearchRequest, a: &Match, b: &Match) -> std::cmp::Ordering {
-    let by_address = (a.source, a.address).cmp(&(b.source, b.address));
-    if request.sort.is_empty() {
-        return b.score.total_cmp(&a.score).then(by_address);
+struct Order {
+    by_score: bool,
+    /// Per sort property: descending.
+    descending: Vec<bool>,
+    /// How many of the best matches can reach the page.
+    keep: usize,
+}
+
+impl Order {
+    fn compare(&self, a: &Match, b: &Match) -> std::cmp::Ordering {
+        let by_address = (a.source, a.address).cmp(&(b.source, b.address));
+        if self.by_score {
+            return b.score.total_cmp(&a.score).then(by_address);
+        }
+        for (position, descending) in self.descending.iter().enumerate() {
+            let ordering = compare_keys(&a.sort_keys[position], &b.sort_keys[position]);
+            let ordering = if *descending {
+                ordering.reverse()
+            } else {
+                ordering
+            };
+            if ordering != std::cmp::Ordering::Equal {
+                return ordering;
+            }
+        }
+        by_address
     }
-    for (position, (_, descending)) in request.sort.iter().enumerate() {
-        let ordering = compare_keys(&a.sort_keys[position], &b.sort_keys[position]);
-        let ordering = if *descending {
-            ordering.reverse()
-        } else {
-            ordering
-        };
-        if ordering != std::cmp::Ordering::Equal {
-            return ordering;
+
+    /// Keeps the best `keep` matches once the list has grown to twice that (amortized n log k).
+    fn cut(&self, matches: &mut Vec<Match>) {
+        if matches.len() >= self.keep.saturating_mul(2).max(1024) {
+            matches.sort_by(|a, b| self.compare(a, b));
+            matches.truncate(self.keep);
         }
     }
-    by_address
+}
+
+/// Collects, per segment and without holding every match: the number of matches, the best
+/// matches with their sort keys, and the aggregation counts.
+struct RankingCollector {
+    source: usize,
+    connection_index: Arc<ConnectionIndex>,
+    sort_fields: Vec<String>,
+    aggregation_fields: Vec<String>,
+    order: Arc<Order>,
+}
+
+struct Collected {
+    total: usize,
+    best: Vec<Match>,
+    /// Per aggregation: counts per bucket key.
+    counts: Vec<HashMap<String, u64>>,
+}
+
+struct RankingSegmentCollector {
+    source: usize,
+    segment: SegmentOrdinal,
+    columns: SegmentColumns,
+    order: Arc<Order>,
+    total: usize,
+    best: Vec<Match>,
+}
+
+impl Collector for RankingCollector {
+    type Fruit = Collected;
+    type Child = RankingSegmentCollector;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<RankingSegmentCollector> {
+        // Columns are opened once per segment; text values are counted by term ordinal and
+        // resolved to strings once per distinct ordinal, at harvest.
+        let columns = SegmentColumns {
+            sort: self
+                .sort_fields
+                .iter()
+                .map(|name| open_column(&self.connection_index, reader, name))
+                .collect(),
+            aggregations: self
+                .aggregation_fields
+                .iter()
+                .map(|name| {
+                    (
+                        open_column(&self.connection_index, reader, name),
+                        HashMap::new(),
+                    )
+                })
+                .collect(),
+            text_cache: HashMap::new(),
+        };
+        Ok(RankingSegmentCollector {
+            source: self.source,
+            segment,
+            columns,
+            order: self.order.clone(),
+            total: 0,
+            best: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.order.by_score
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
+        let mut merged = Collected {
+            total: 0,
+            best: Vec::new(),
+            counts: vec![HashMap::new(); self.aggregation_fields.len()],
+        };
+        for fruit in fruits {
+            merged.total += fruit.total;
+            merged.best.extend(fruit.best);
+            self.order.cut(&mut merged.best);
+            for (counts, totals) in fruit.counts.into_iter().zip(merged.counts.iter_mut()) {
+                for (key, count) in counts {
+                    *totals.entry(key).or_default() += count;
+                }
+            }
+        }
+        Ok(merged)
+    }
+}
+
+impl SegmentCollector for RankingSegmentCollector {
+    type Fruit = Collected;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        self.total += 1;
+        let SegmentColumns {
+            sort,
+            aggregations,
+            text_cache,
+        } = &mut self.columns;
+        for (column, counts) in aggregations.iter_mut() {
+            column.count(doc, counts);
+        }
+        let sort_keys = sort
+            .iter()
+            .map(|column| column.sort_key(doc, text_cache))
+            .collect();
+        self.best.push(Match {
+            source: self.source,
+            score,
+            address: DocAddress::new(self.segment, doc),
+            id: String::new(),
+            sort_keys,
+        });
+        self.order.cut(&mut self.best);
+    }
+
+    fn harvest(self) -> Collected {
+        let counts = self
+            .columns
+            .aggregations
+            .into_iter()
+            .map(|(column, counts)| {
+                let mut keyed: HashMap<String, u64> = HashMap::new();
+                for (value, count) in counts {
+                    *keyed.entry(column.key_of(value)).or_default() += count;
+                }
+                keyed
+            })
+            .collect();
+        Collected {
+            total: self.total,
+            best: self.best,
+            counts,
+        }
+    }
 }
 
 fn compare_keys(a: &SortKey, b: &SortKey) -> std::cmp::Ordering {
@@ -816,48 +937,4 @@ fn summary(item: &ExternalItem, schema: &Schema, search_terms: &[String]) -> Str
         snippet.push_str("<ddd/>");
     }
     snippet
-}
-
-/// Collects every matching document with its score.
-struct AllMatches;
-
-struct AllMatchesInSegment {
-    segment: SegmentOrdinal,
-    found: Vec<(Score, DocAddress)>,
-}
-
-impl Collector for AllMatches {
-    type Fruit = Vec<(Score, DocAddress)>;
-    type Child = AllMatchesInSegment;
-
-    fn for_segment(
-        &self,
-        segment: SegmentOrdinal,
-        _reader: &SegmentReader,
-    ) -> tantivy::Result<AllMatchesInSegment> {
-        Ok(AllMatchesInSegment {
-            segment,
-            found: Vec::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<(Score, DocAddress)>>) -> tantivy::Result<Self::Fruit> {
-        Ok(fruits.concat())
-    }
-}
-
-impl SegmentCollector for AllMatchesInSegment {
-    type Fruit = Vec<(Score, DocAddress)>;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        self.found.push((score, DocAddress::new(self.segment, doc)));
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        self.found
-    }
 }

@@ -121,11 +121,7 @@ pub async fn request_context(
     {
         Ok(response) => response,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|text| text.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let message = crate::telemetry::panic_message(panic.as_ref());
             tracing::error!(%method, path, panic = %message, "a request handler panicked");
             super::error::ApiError::new(
                 super::error::ErrorCode::InternalServerError,

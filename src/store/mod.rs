@@ -296,14 +296,8 @@ impl Drop for AliveFlag {
 
 /// Runs `work`, turning a panic into an error so that no input can stop the store thread.
 fn catch_panic<T>(work: impl FnOnce() -> T) -> Result<T, StoreError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|text| text.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
-        StoreError::Panicked(message)
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .map_err(|panic| StoreError::Panicked(crate::telemetry::panic_message(panic.as_ref())))
 }
 
 fn in_savepoint<R, X: From<StoreError>>(

@@ -56,9 +56,24 @@ fn routes() -> Vec<Route> {
                 json!({"baseType": "microsoft.graph.externalItem", "properties": properties})
             },
         ),
+        // The tenant's item quota (1) is used up by the seeded item: a new item passes every
+        // check before the quota and is then refused, and that refusal must leave no trace.
         route(
             Method::PUT,
             "/v1.0/external/connections/tickets/items/fuzzitem",
+            || {
+                json!({
+                    "acl": [{"type": "user", "value": "adele-id", "accessType": "grant"}, {"type": "everyone", "value": "everyone", "accessType": "deny"}],
+                    "properties": {"title": "Printer jam", "priority": 3, "closed": false, "created": "2024-05-01T10:00:00Z", "tags@odata.type": "Collection(String)", "tags": ["a", "b"]},
+                    "content": {"type": "html", "value": "<p>paper <script>x</script></p>"},
+                    "activities": [{"@odata.type": "#microsoft.graph.externalConnectors.externalActivity", "type": "created", "startDateTime": "2024-05-01T10:00:00Z", "performedBy": {"type": "user", "id": "adele-id"}}]
+                })
+            },
+        ),
+        // Replacing the seeded item always fits the quota.
+        route(
+            Method::PUT,
+            "/v1.0/external/connections/tickets/items/seed",
             || {
                 json!({
                     "acl": [{"type": "user", "value": "adele-id", "accessType": "grant"}, {"type": "everyone", "value": "everyone", "accessType": "deny"}],
@@ -280,7 +295,9 @@ async fn snapshot(app: &TestApp) -> Vec<String> {
 
 /// A tenant with a ready connection, an item, an external group, a user and a directory group.
 async fn seeded_app() -> (TestApp, String) {
-    let app = TestApp::spawn().await;
+    let mut config = gcemu::config::Config::for_tests();
+    config.item_quota = Some(1);
+    let app = TestApp::spawn_with(config).await;
     app.create_connection("tickets").await;
     app.register_schema("tickets", ticket_schema()).await;
     let setup = [

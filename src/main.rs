@@ -10,8 +10,11 @@ async fn main() -> anyhow::Result<()> {
             let config = args.into_config();
             gcemu::telemetry::init(config.log_format);
             let app = App::build(config).await?;
+            // The handlers are installed before the ready line, so a SIGTERM sent as soon as
+            // gcemu says it is ready stops it gracefully instead of killing it.
+            let shutdown = shutdown_signal()?;
             println!("{}", app.ready_line());
-            app.serve(shutdown_signal()).await?;
+            app.serve(shutdown).await?;
             tracing::info!("gcemu stopped");
         }
         Command::Healthcheck(args) => match gcemu::healthcheck::check(&args.url).await {
@@ -31,24 +34,24 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT (Ctrl-C) and SIGTERM handlers now, and answers a future that completes
+/// on either.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

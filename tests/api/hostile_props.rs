@@ -61,27 +61,13 @@ fn routes() -> Vec<Route> {
         route(
             Method::PUT,
             "/v1.0/external/connections/tickets/items/fuzzitem",
-            || {
-                json!({
-                    "acl": [{"type": "user", "value": "adele-id", "accessType": "grant"}, {"type": "everyone", "value": "everyone", "accessType": "deny"}],
-                    "properties": {"title": "Printer jam", "priority": 3, "closed": false, "created": "2024-05-01T10:00:00Z", "tags@odata.type": "Collection(String)", "tags": ["a", "b"]},
-                    "content": {"type": "html", "value": "<p>paper <script>x</script></p>"},
-                    "activities": [{"@odata.type": "#microsoft.graph.externalConnectors.externalActivity", "type": "created", "startDateTime": "2024-05-01T10:00:00Z", "performedBy": {"type": "user", "id": "adele-id"}}]
-                })
-            },
+            item_body,
         ),
         // Replacing the seeded item always fits the quota.
         route(
             Method::PUT,
             "/v1.0/external/connections/tickets/items/seed",
-            || {
-                json!({
-                    "acl": [{"type": "user", "value": "adele-id", "accessType": "grant"}, {"type": "everyone", "value": "everyone", "accessType": "deny"}],
-                    "properties": {"title": "Printer jam", "priority": 3, "closed": false, "created": "2024-05-01T10:00:00Z", "tags@odata.type": "Collection(String)", "tags": ["a", "b"]},
-                    "content": {"type": "html", "value": "<p>paper <script>x</script></p>"},
-                    "activities": [{"@odata.type": "#microsoft.graph.externalConnectors.externalActivity", "type": "created", "startDateTime": "2024-05-01T10:00:00Z", "performedBy": {"type": "user", "id": "adele-id"}}]
-                })
-            },
+            item_body,
         ),
         route(
             Method::PATCH,
@@ -147,6 +133,16 @@ fn routes() -> Vec<Route> {
             || json!({"seconds": 1}),
         ),
     ]
+}
+
+/// An item of every kind of member: ACL entries, typed properties, HTML content, an activity.
+fn item_body() -> Value {
+    json!({
+        "acl": [{"type": "user", "value": "adele-id", "accessType": "grant"}, {"type": "everyone", "value": "everyone", "accessType": "deny"}],
+        "properties": {"title": "Printer jam", "priority": 3, "closed": false, "created": "2024-05-01T10:00:00Z", "tags@odata.type": "Collection(String)", "tags": ["a", "b"]},
+        "content": {"type": "html", "value": "<p>paper <script>x</script></p>"},
+        "activities": [{"@odata.type": "#microsoft.graph.externalConnectors.externalActivity", "type": "created", "startDateTime": "2024-05-01T10:00:00Z", "performedBy": {"type": "user", "id": "adele-id"}}]
+    })
 }
 
 /// How one member of a valid body is spoiled.

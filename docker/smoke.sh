@@ -140,10 +140,16 @@ expect 202 DELETE /v1.0/external/connections/smoketickets >/dev/null
 docker rm -f "$name" >/dev/null
 docker run -d --name "$name-mem" --network host --read-only -e GCEMU_IN_MEMORY=1 \
     -e "GCEMU_LISTEN=127.0.0.1:$port" -e "GCEMU_HEALTHCHECK_URL=$base" "$tag" >/dev/null
-for _ in $(seq 1 100); do
-    curl -fsS "$base/_emulator/health" >/dev/null 2>&1 && break
+# The ready line names where state lives; the log driver may show it a moment after gcemu wrote it.
+in_memory=no
+for _ in $(seq 1 200); do
+    if curl -fsS "$base/_emulator/health" >/dev/null 2>&1 &&
+        docker logs "$name-mem" 2>&1 | grep -q 'ready on .*(in-memory)'; then
+        in_memory=yes
+        break
+    fi
     sleep 0.05
 done
-docker logs "$name-mem" 2>&1 | grep -q 'in-memory' || fail "GCEMU_IN_MEMORY=1 did not keep state in memory"
+[ "$in_memory" = yes ] || fail "GCEMU_IN_MEMORY=1 did not keep state in memory: $(docker logs "$name-mem" 2>&1 | grep 'ready on')"
 
 echo "smoke: passed (image $(awk -v s="$size" 'BEGIN{printf "%.1f MB", s/1000000}'), healthy $healthy_ms ms after docker run, SIGTERM stop $stop_ms ms)"

@@ -100,16 +100,12 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Directory for the SQLite database and the search index; state survives restarts.
-    #[arg(
-        long,
-        env = "GCEMU_DATA_DIR",
-        default_value = "./gcemu-data",
-        conflicts_with = "in_memory"
-    )]
+    #[arg(long, env = "GCEMU_DATA_DIR", default_value = "./gcemu-data")]
     pub data_dir: PathBuf,
 
     /// Keep all state in memory: nothing touches disk and state ends with the process
-    /// (GCEMU_IN_MEMORY=1, true, yes or on).
+    /// (GCEMU_IN_MEMORY=1, true, yes or on). Wins over --data-dir, so that it also works where
+    /// GCEMU_DATA_DIR is set, as in the Docker image.
     #[arg(long, env = "GCEMU_IN_MEMORY", value_parser = clap::builder::FalseyValueParser::new())]
     pub in_memory: bool,
 

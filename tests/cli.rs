@@ -195,13 +195,16 @@ fn healthcheck_exits_0_for_a_healthy_emulator_and_1_with_a_reason_otherwise() {
 #[test]
 fn gcemu_in_memory_1_in_the_environment_keeps_state_in_memory() {
     let dir = tempfile::tempdir().unwrap();
+    // As in the Docker image, which sets GCEMU_DATA_DIR: GCEMU_IN_MEMORY=1 wins over it.
     let (mut child, ready) = start(
         gcemu()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("GCEMU_IN_MEMORY", "1")
+            .env("GCEMU_DATA_DIR", dir.path().join("data"))
             .current_dir(dir.path()),
     );
-    assert!(ready.contains("in-memory"), "{ready}");
+    assert!(ready.contains("(in-memory)"), "{ready}");
     assert!(terminate(&mut child).success());
     assert!(!dir.path().join("gcemu-data").exists());
+    assert!(!dir.path().join("data").exists());
 }

@@ -70,6 +70,11 @@ impl App {
         service::schema::rebuild_indexes(&state)
             .await
             .context("rebuilding the search index")?;
+        if !state.config.fixtures.is_empty() {
+            http::fixtures::load_files(&state, &state.config.fixtures)
+                .await
+                .context("loading the fixtures")?;
+        }
         Ok(App { listener, state })
     }
 

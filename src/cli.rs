@@ -151,6 +151,17 @@ pub struct ServeArgs {
     /// Connections a tenant may hold before creating another is refused.
     #[arg(long, env = "GCEMU_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_TENANT)]
     pub max_connections: usize,
+
+    /// Fixtures document to load at start (repeatable; in GCEMU_FIXTURES, comma-separated).
+    /// The files load as one document, all or nothing; each tenant they declare replaces that
+    /// tenant's state. See fixtures/README.md.
+    #[arg(
+        long,
+        env = "GCEMU_FIXTURES",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub fixtures: Vec<PathBuf>,
 }
 
 impl ServeArgs {
@@ -177,6 +188,7 @@ impl ServeArgs {
             max_connections_per_tenant: self.max_connections,
             item_quota: self.item_quota,
             max_items_per_connection: self.max_items_per_connection,
+            fixtures: self.fixtures,
         }
     }
 }

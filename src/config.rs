@@ -49,6 +49,8 @@ pub struct Config {
     pub max_items_per_connection: u64,
     /// How long a request body may take to arrive before the request is answered `408`.
     pub body_read_timeout: Duration,
+    /// Fixtures documents loaded at start, as one document (`--fixtures`).
+    pub fixtures: Vec<std::path::PathBuf>,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             item_quota: None,
             max_items_per_connection: DEFAULT_MAX_ITEMS_PER_CONNECTION,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            fixtures: Vec::new(),
         }
     }
 

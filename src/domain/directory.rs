@@ -31,6 +31,8 @@ pub struct DirectoryUser {
     pub user_principal_name: String,
     pub display_name: String,
     pub user_type: UserType,
+    /// Stored and exported; gcemu lets a disabled user search (it has no sign-in to refuse).
+    pub account_enabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 //! so the rules are unit- and property-tested directly.
 
 pub mod acl;
+pub mod application;
 pub mod connection;
 pub mod directory;
 pub mod ids;

@@ -58,16 +58,7 @@ pub async fn create(
     graph: GraphRequest,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let members = Members::new(&body, TYPE_NAME);
-    members.allow_only(declared_properties(graph.version))?;
-    let id = match members.string("id")? {
-        Some(Some(id)) => id,
-        _ => return Err(ApiError::invalid("The connection's 'id' is required.").with_target("id")),
-    };
-    if matches!(members.string("name")?, None | Some(None)) {
-        return Err(ApiError::invalid("The connection's 'name' is required.").with_target("name"));
-    }
-    let fields = connection_fields(&members)?;
+    let (id, fields) = read_connection(&body, graph.version)?;
     let connection = service::connections::create(&state, &graph.caller, &id, fields).await?;
     let location = format!("{}/external/connections/{}", graph.base_url, connection.id);
     let view = service::connections::ConnectionView {
@@ -158,6 +149,23 @@ pub async fn delete(
     service::connections::delete(&state, &graph.caller, &ConnectionId::lookup(&connection_id))
         .await?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// Reads a create body (also a connection of a fixtures document): the id and the fields.
+pub(super) fn read_connection(
+    body: &Map<String, Value>,
+    version: ApiVersion,
+) -> Result<(String, ConnectionFields), ApiError> {
+    let members = Members::new(body, TYPE_NAME);
+    members.allow_only(declared_properties(version))?;
+    let id = match members.string("id")? {
+        Some(Some(id)) => id,
+        _ => return Err(ApiError::invalid("The connection's 'id' is required.").with_target("id")),
+    };
+    if matches!(members.string("name")?, None | Some(None)) {
+        return Err(ApiError::invalid("The connection's 'name' is required.").with_target("name"));
+    }
+    Ok((id, connection_fields(&members)?))
 }
 
 /// Reads the writable members of a create or update body. `state` and `ingestedItemsCount`

@@ -215,6 +215,14 @@ async fn render_error(
     if let Some(target) = &error.target {
         envelope.insert("target".into(), json!(target));
     }
+    if let Some(details) = &error.details {
+        let details: Vec<serde_json::Value> = details
+            .0
+            .iter()
+            .map(|detail| json!({"code": detail.code, "message": detail.message, "target": detail.target}))
+            .collect();
+        envelope.insert("details".into(), serde_json::Value::Array(details));
+    }
     envelope.insert("innerError".into(), serde_json::Value::Object(inner));
     let body = json!({ "error": envelope }).to_string();
     parts.status = error.status();

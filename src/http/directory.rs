@@ -54,7 +54,20 @@ pub async fn create_user(
     graph: GraphRequest,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let members = Members::new(&body, USER_TYPE);
+    let user = read_user(&body)?;
+    let user = service::directory::create_user(&state, &graph.caller, user)
+        .await
+        .map_err(directory)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Value::Object(user_json(&graph, &user, true))),
+    )
+        .into_response())
+}
+
+/// Reads a `POST /users` body (also a user of a fixtures document); without an `id`, one is generated.
+pub(super) fn read_user(body: &Map<String, Value>) -> Result<DirectoryUser, ApiError> {
+    let members = Members::new(body, USER_TYPE);
     members.allow_only(USER_MEMBERS)?;
     let required = |name: &str| -> Result<String, ApiError> {
         match members.string(name)? {
@@ -85,24 +98,31 @@ pub async fn create_user(
             .with_target("userType")
         })?,
     };
+    let account_enabled = match members.get("accountEnabled") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(enabled)) => *enabled,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::RequestBadRequest,
+                format!(
+                    "Invalid value for accountEnabled: expected a Boolean, not {}.",
+                    super::extract::json_kind(other)
+                ),
+            )
+            .with_target("accountEnabled"))
+        }
+    };
     let id = match members.string("id")?.flatten() {
         Some(raw) => UserId::parse(&raw).map_err(|violation| directory(violation.into()))?,
         None => UserId::parse(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a user id"),
     };
-    let user = DirectoryUser {
+    Ok(DirectoryUser {
         id,
         user_principal_name,
         display_name,
         user_type,
-    };
-    let user = service::directory::create_user(&state, &graph.caller, user)
-        .await
-        .map_err(directory)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Value::Object(user_json(&graph, &user, true))),
-    )
-        .into_response())
+        account_enabled,
+    })
 }
 
 pub async fn list_users(
@@ -146,7 +166,20 @@ pub async fn create_group(
     graph: GraphRequest,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let members = Members::new(&body, GROUP_TYPE);
+    let group = read_group(&body)?;
+    let group = service::directory::create_group(&state, &graph.caller, group)
+        .await
+        .map_err(directory)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Value::Object(group_json(&graph, &group, true))),
+    )
+        .into_response())
+}
+
+/// Reads a `POST /groups` body (also a group of a fixtures document); without an `id`, one is generated.
+pub(super) fn read_group(body: &Map<String, Value>) -> Result<DirectoryGroup, ApiError> {
+    let members = Members::new(body, GROUP_TYPE);
     members.allow_only(GROUP_MEMBERS)?;
     let display_name = match members.string("displayName")? {
         Some(Some(name)) if !name.trim().is_empty() => name,
@@ -162,20 +195,12 @@ pub async fn create_group(
         Some(raw) => GroupId::parse(&raw).map_err(|violation| directory(violation.into()))?,
         None => GroupId::parse(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a group id"),
     };
-    let group = DirectoryGroup {
+    Ok(DirectoryGroup {
         id,
         display_name,
         description: members.string("description")?.flatten(),
         mail_nickname: members.string("mailNickname")?.flatten(),
-    };
-    let group = service::directory::create_group(&state, &graph.caller, group)
-        .await
-        .map_err(directory)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Value::Object(group_json(&graph, &group, true))),
-    )
-        .into_response())
+    })
 }
 
 pub async fn list_groups(
@@ -295,6 +320,13 @@ fn user_json(graph: &GraphRequest, user: &DirectoryUser, with_context: bool) -> 
     } else {
         Map::new()
     };
+    body.extend(user_properties(user));
+    body
+}
+
+/// A user's properties as Graph shows them by default (no annotations).
+pub(super) fn user_properties(user: &DirectoryUser) -> Map<String, Value> {
+    let mut body = Map::new();
     body.insert("id".into(), json!(user.id.as_str()));
     body.insert("userPrincipalName".into(), json!(user.user_principal_name));
     body.insert("displayName".into(), json!(user.display_name));

@@ -24,6 +24,10 @@ pub fn routes() -> Router<AppState> {
         .route("/clock/advance", post(advance_clock))
         .route("/token", post(token))
         .route(
+            "/fixtures",
+            post(super::fixtures::load).get(super::fixtures::export),
+        )
+        .route(
             "/connections/{connection_id}/items/{item_id}/access",
             get(explain_access),
         )

@@ -102,6 +102,20 @@ pub struct ApiError {
     pub message: String,
     pub target: Option<String>,
     pub inner: Option<InnerError>,
+    /// Graph's `error.details`: one entry per problem when a request has several (boxed: most
+    /// errors have none, and every `Result` carries the size of its error).
+    pub details: Option<Box<ErrorDetails>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDetails(pub Vec<ErrorDetail>);
+
+/// One entry of `error.details`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
+    pub target: String,
 }
 
 /// The message the live service gives for malformed requests (evidence 1.8, 1.9).
@@ -114,6 +128,23 @@ impl ApiError {
             message: message.into(),
             target: None,
             inner: None,
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Vec<ErrorDetail>) -> ApiError {
+        self.details = Some(Box::new(ErrorDetails(details)));
+        self
+    }
+
+    /// The whole explanation in one sentence or two: the message, then the inner message
+    /// where it adds to it (as for malformed bodies).
+    pub fn full_message(&self) -> String {
+        match &self.inner {
+            Some(inner) if inner.message != self.message => {
+                format!("{} {}", self.message, inner.message)
+            }
+            _ => self.message.clone(),
         }
     }
 

@@ -117,7 +117,17 @@ impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<JsonObject, ApiError> {
-        let limit = state.config.max_body_bytes;
+        JsonObject::read(request, state, state.config.max_body_bytes).await
+    }
+}
+
+impl JsonObject {
+    /// Reads the body as one JSON object of at most `limit` bytes.
+    pub async fn read(
+        request: Request,
+        state: &AppState,
+        limit: usize,
+    ) -> Result<JsonObject, ApiError> {
         if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
             let content_type = content_type
                 .to_str()

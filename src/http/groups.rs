@@ -23,17 +23,7 @@ pub async fn create(
     Path(connection_id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let members = Members::new(&body, GROUP_TYPE);
-    members.allow_only(&["id", "displayName", "description"])?;
-    let id = match members.string("id")? {
-        Some(Some(id)) => id,
-        _ => return Err(ApiError::invalid("An external group needs an 'id'.").with_target("id")),
-    };
-    let group = ExternalGroup {
-        id,
-        display_name: members.string("displayName")?.flatten(),
-        description: members.string("description")?.flatten(),
-    };
+    let group = read_group(&body)?;
     let connection_id = ConnectionId::lookup(&connection_id);
     let group = service::groups::create(&state, &graph.caller, &connection_id, group).await?;
     Ok((
@@ -41,6 +31,21 @@ pub async fn create(
         Json(Value::Object(group_json(&graph, &connection_id, &group))),
     )
         .into_response())
+}
+
+/// Reads an external group's create body (also a group of a fixtures document).
+pub(super) fn read_group(body: &Map<String, Value>) -> Result<ExternalGroup, ApiError> {
+    let members = Members::new(body, GROUP_TYPE);
+    members.allow_only(&["id", "displayName", "description"])?;
+    let id = match members.string("id")? {
+        Some(Some(id)) => id,
+        _ => return Err(ApiError::invalid("An external group needs an 'id'.").with_target("id")),
+    };
+    Ok(ExternalGroup {
+        id,
+        display_name: members.string("displayName")?.flatten(),
+        description: members.string("description")?.flatten(),
+    })
 }
 
 pub async fn get(
@@ -105,8 +110,33 @@ pub async fn add_member(
     Path((connection_id, group_id)): Path<(String, String)>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let members = Members::new(&body, IDENTITY_TYPE);
-    let declared: &[&str] = match graph.version {
+    let (id, member_type) = read_member(&body, graph.version)?;
+    let connection_id = ConnectionId::lookup(&connection_id);
+    service::groups::add_member(
+        &state,
+        &graph.caller,
+        &connection_id,
+        &group_id,
+        &id,
+        member_type,
+    )
+    .await?;
+    let mut body = graph.body_with_context(&format!(
+        "external/connections('{connection_id}')/groups('{group_id}')/members/$entity"
+    ));
+    body.insert("id".into(), json!(id));
+    body.insert("type".into(), json!(member_type.as_str()));
+    Ok((StatusCode::CREATED, Json(Value::Object(body))).into_response())
+}
+
+/// Reads a member body `{"id", "type"}` (also a member in a fixtures document); on beta the
+/// older form `{"type": "group", "identitySource": "external"}` means an external group.
+pub(super) fn read_member(
+    body: &Map<String, Value>,
+    version: ApiVersion,
+) -> Result<(String, ExternalMemberType), ApiError> {
+    let members = Members::new(body, IDENTITY_TYPE);
+    let declared: &[&str] = match version {
         ApiVersion::V1 => &["id", "type"],
         ApiVersion::Beta => &["id", "type", "identitySource"],
     };
@@ -154,22 +184,7 @@ pub async fn add_member(
             .with_target("identitySource"));
         }
     }
-    let connection_id = ConnectionId::lookup(&connection_id);
-    service::groups::add_member(
-        &state,
-        &graph.caller,
-        &connection_id,
-        &group_id,
-        &id,
-        member_type,
-    )
-    .await?;
-    let mut body = graph.body_with_context(&format!(
-        "external/connections('{connection_id}')/groups('{group_id}')/members/$entity"
-    ));
-    body.insert("id".into(), json!(id));
-    body.insert("type".into(), json!(member_type.as_str()));
-    Ok((StatusCode::CREATED, Json(Value::Object(body))).into_response())
+    Ok((id, member_type))
 }
 
 pub async fn remove_member(

@@ -41,7 +41,22 @@ pub async fn put(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let item_id = parse_item_id(&item_id)?;
-    let members = Members::new(&body, ITEM_TYPE);
+    let (item, activities) = read_item(&body, item_id, graph.version)?;
+    let connection_id = ConnectionId::lookup(&connection_id);
+    let stored =
+        service::items::put(&state, &graph.caller, &connection_id, item, activities).await?;
+    let mut body = item_json(&graph, &connection_id, &stored);
+    body.insert("activities".into(), json!([]));
+    Ok(Json(Value::Object(body)).into_response())
+}
+
+/// Reads an item PUT body (also an item of a fixtures document) and its inline activities.
+pub(super) fn read_item(
+    body: &Map<String, Value>,
+    item_id: ItemId,
+    version: ApiVersion,
+) -> Result<(ExternalItem, Vec<ExternalActivity>), ApiError> {
+    let members = Members::new(body, ITEM_TYPE);
     allow_item_members(&members)?;
     check_body_id(&members, &item_id)?;
     let acl = match members.get("acl") {
@@ -51,7 +66,7 @@ pub async fn put(
             )
             .with_target("acl"))
         }
-        Some(value) => parse_acl(value, graph.version)?,
+        Some(value) => parse_acl(value, version)?,
     };
     let properties = match members.get("properties") {
         None | Some(Value::Null) => return Err(ApiError::invalid("An item needs 'properties' with at least one property.").with_target("properties")),
@@ -89,12 +104,7 @@ pub async fn put(
         content,
         sensitivity_label_id: parse_label(members.get("informationProtectionLabel"))?.flatten(),
     };
-    let connection_id = ConnectionId::lookup(&connection_id);
-    let stored =
-        service::items::put(&state, &graph.caller, &connection_id, item, activities).await?;
-    let mut body = item_json(&graph, &connection_id, &stored);
-    body.insert("activities".into(), json!([]));
-    Ok(Json(Value::Object(body)).into_response())
+    Ok((item, activities))
 }
 
 pub async fn update(
@@ -274,7 +284,7 @@ fn check_body_id(members: &Members<'_>, item_id: &ItemId) -> Result<(), ApiError
     }
 }
 
-fn parse_item_id(raw: &str) -> Result<ItemId, ApiError> {
+pub(super) fn parse_item_id(raw: &str) -> Result<ItemId, ApiError> {
     ItemId::parse(raw).map_err(|violation| {
         ApiError::invalid(format!("{}.", capitalize(&violation.message))).with_target("id")
     })
@@ -478,6 +488,16 @@ fn parse_activity(
     })
 }
 
+/// An activity as an inline `activities` entry of an item PUT (fixtures export).
+pub(super) fn activity_json(activity: &ExternalActivity) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.externalConnectors.externalActivity",
+        "type": activity.activity_type.as_str(),
+        "startDateTime": activity.start_date_time,
+        "performedBy": { "id": activity.performed_by_id, "type": activity.performed_by_type },
+    })
+}
+
 pub fn acl_json(version: ApiVersion, acl: &[AclEntry]) -> Value {
     Value::Array(
         acl.iter()
@@ -505,8 +525,15 @@ fn item_json(
     let mut body = graph.body_with_context(&format!(
         "external/connections('{connection_id}')/items/$entity"
     ));
+    body.extend(item_properties(graph.version, item));
+    body
+}
+
+/// An item's members as Graph shows them (no annotations).
+pub(super) fn item_properties(version: ApiVersion, item: &ExternalItem) -> Map<String, Value> {
+    let mut body = Map::new();
     body.insert("id".into(), json!(item.id.as_str()));
-    body.insert("acl".into(), acl_json(graph.version, &item.acl));
+    body.insert("acl".into(), acl_json(version, &item.acl));
     body.insert("properties".into(), Value::Object(item.properties.clone()));
     body.insert(
         "content".into(),

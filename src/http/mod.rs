@@ -9,6 +9,7 @@ pub mod directory;
 pub mod emulator;
 pub mod error;
 pub mod extract;
+pub mod fixtures;
 pub mod groups;
 pub mod items;
 pub mod odata;

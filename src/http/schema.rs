@@ -313,14 +313,32 @@ pub fn schema_json(
         connection_id
     ));
     body.insert("baseType".into(), json!(BASE_TYPE));
+    body.insert(
+        "properties".into(),
+        Value::Array(schema_properties(
+            schema,
+            graph.version,
+            graph.include_unknown_enum_members,
+        )),
+    );
+    body
+}
+
+/// The schema's properties as the version shows them; evolvable enum members appear as
+/// `unknownFutureValue` unless the client asked for them by name.
+pub fn schema_properties(
+    schema: &Schema,
+    version: ApiVersion,
+    include_unknown_enum_members: bool,
+) -> Vec<Value> {
     let evolvable = |name: &'static str, is_evolvable: bool| {
-        if is_evolvable && !graph.include_unknown_enum_members {
+        if is_evolvable && !include_unknown_enum_members {
             "unknownFutureValue"
         } else {
             name
         }
     };
-    let properties: Vec<Value> = schema
+    schema
         .properties
         .iter()
         .map(|property| {
@@ -337,7 +355,7 @@ pub fn schema_json(
             entry.insert("isRetrievable".into(), json!(property.is_retrievable));
             entry.insert("isQueryable".into(), json!(property.is_queryable));
             entry.insert("isRefinable".into(), json!(property.is_refinable));
-            if graph.version == ApiVersion::Beta {
+            if version == ApiVersion::Beta {
                 entry.insert(
                     "isExactMatchRequired".into(),
                     json!(property.is_exact_match_required),
@@ -353,16 +371,14 @@ pub fn schema_json(
             if let Some(description) = &property.description {
                 entry.insert("description".into(), json!(description));
             }
-            if graph.version == ApiVersion::Beta {
+            if version == ApiVersion::Beta {
                 if let Some(score) = property.importance_score {
                     entry.insert("rankingHint".into(), json!({ "importanceScore": score }));
                 }
             }
             Value::Object(entry)
         })
-        .collect();
-    body.insert("properties".into(), Value::Array(properties));
-    body
+        .collect()
 }
 
 fn operation_json(

@@ -127,23 +127,7 @@ pub async fn add_member(
     member_id: &str,
     member_type: ExternalMemberType,
 ) -> Result<(), Error> {
-    match member_type {
-        ExternalMemberType::User => {
-            UserId::parse(member_id)?;
-        }
-        ExternalMemberType::Group => {
-            GroupId::parse(member_id)?;
-        }
-        ExternalMemberType::ExternalGroup => {
-            ExternalGroupId::parse(member_id)?;
-            if member_id == group_id {
-                return Err(Error::Invalid(Violation::new(
-                    "id",
-                    format!("external group '{group_id}' cannot be a member of itself"),
-                )));
-            }
-        }
-    }
+    check_member(group_id, member_id, member_type)?;
     let (tenant, connection_id, group, member) = (
         caller.tenant.clone(),
         connection_id.clone(),
@@ -186,6 +170,32 @@ pub async fn remove_member(
         Ok(((), true))
     })
     .await
+}
+
+/// The rules a member must meet on its own: an id of its type's form, and not the group itself.
+pub fn check_member(
+    group_id: &str,
+    member_id: &str,
+    member_type: ExternalMemberType,
+) -> Result<(), Error> {
+    match member_type {
+        ExternalMemberType::User => {
+            UserId::parse(member_id)?;
+        }
+        ExternalMemberType::Group => {
+            GroupId::parse(member_id)?;
+        }
+        ExternalMemberType::ExternalGroup => {
+            ExternalGroupId::parse(member_id)?;
+            if member_id == group_id {
+                return Err(Error::Invalid(Violation::new(
+                    "id",
+                    format!("external group '{group_id}' cannot be a member of itself"),
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Inside a store job: the connection and the group exist, or the `NotFound` to answer.

@@ -303,7 +303,7 @@ fn check_writable(
 /// ACL entries one item may carry (Graph documents no limit; gcemu's choice, in the README).
 pub const MAX_ACL_ENTRIES: usize = 10_000;
 
-fn check_item(schema: &Schema, item: &ExternalItem) -> Result<(), Error> {
+pub(crate) fn check_item(schema: &Schema, item: &ExternalItem) -> Result<(), Error> {
     if item.acl.len() > MAX_ACL_ENTRIES {
         return Err(Error::Invalid(Violation::new(
             "acl",
@@ -324,7 +324,7 @@ fn check_item(schema: &Schema, item: &ExternalItem) -> Result<(), Error> {
     })
 }
 
-fn not_ready(connection_id: &ConnectionId) -> Error {
+pub(crate) fn not_ready(connection_id: &ConnectionId) -> Error {
     Error::InvalidState(format!(
         "connection '{connection_id}' is not ready for items: its schema has not been registered yet (register it with PATCH .../schema and wait for the operation to complete)"
     ))

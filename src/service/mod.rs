@@ -7,6 +7,7 @@
 pub mod access;
 pub mod connections;
 pub mod directory;
+pub mod fixtures;
 pub mod groups;
 pub mod items;
 pub mod schema;

@@ -33,7 +33,7 @@ pub enum Registration {
 }
 
 /// A schema whose operation completed, for the index to follow.
-type CompletedSchema = (TenantId, ConnectionId, Schema);
+pub(crate) type CompletedSchema = (TenantId, ConnectionId, Schema);
 
 /// Starts a schema operation for the connection and returns its id.
 ///
@@ -173,6 +173,35 @@ fn register_in_store(
         store::schema::due_operations(db, tenant, connection_id, now)?,
     )?);
     Ok((Ok(()), completed))
+}
+
+/// Registers `schema` for a connection that has none, as an operation that completed at `now`
+/// (fixtures: "ready at once"), inside the caller's job. Returns the schema made effective, for
+/// `follow_in_index`.
+pub(crate) fn register_completed(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    schema: &Schema,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<CompletedSchema>, StoreError> {
+    store::schema::submit_schema(db, tenant, connection_id, schema)?;
+    let operation_id = OperationId::from_uuids(uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    store::schema::insert_operation(
+        db,
+        tenant,
+        connection_id,
+        &NewOperation {
+            id: &operation_id,
+            created_at: now,
+            completes_at: now,
+            planned_error: None,
+        },
+    )?;
+    settle(
+        db,
+        store::schema::due_operations(db, tenant, connection_id, now)?,
+    )
 }
 
 /// The connection's readable schema (also while its operation is in progress).
@@ -347,7 +376,10 @@ fn settle(db: &Connection, due: Vec<DueOperation>) -> Result<Vec<CompletedSchema
 
 /// The post-commit effect that makes each connection's index follow its newly effective schema;
 /// run on the store thread, so item writes committed later reach the indexer after it.
-fn follow_in_index(index: &SearchIndex, completed: Vec<CompletedSchema>) -> Option<Effect> {
+pub(crate) fn follow_in_index(
+    index: &SearchIndex,
+    completed: Vec<CompletedSchema>,
+) -> Option<Effect> {
     if completed.is_empty() {
         return None;
     }

@@ -47,6 +47,25 @@ pub fn get(
         .optional()?)
 }
 
+/// The connection's external groups, in id order.
+pub fn list(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<Vec<ExternalGroup>, StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT id, display_name, description FROM external_groups WHERE tenant_id = ?1 AND connection_id = ?2 ORDER BY id",
+    )?;
+    let rows = statement.query_map(params![tenant.as_str(), connection_id.as_str()], |row| {
+        Ok(ExternalGroup {
+            id: row.get(0)?,
+            display_name: row.get(1)?,
+            description: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn update(
     db: &Connection,
     tenant: &TenantId,

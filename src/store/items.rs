@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::StoreError;
 use crate::domain::acl::{AccessType, AclEntry, AclType, IdentitySource};
 use crate::domain::ids::{ConnectionId, ItemId, TenantId};
-use crate::domain::item::{ContentType, ExternalActivity, ExternalItem, ItemContent};
+use crate::domain::item::{ActivityType, ContentType, ExternalActivity, ExternalItem, ItemContent};
 
 /// Takes the next number of the global write sequence (in the caller's transaction).
 pub fn next_sequence(db: &Connection) -> Result<u64, StoreError> {
@@ -327,4 +327,46 @@ fn acl_from_json(raw: &str) -> Option<Vec<AclEntry>> {
             })
         })
         .collect()
+}
+
+/// Every recorded activity of the connection's items, by item id, in the order they were recorded.
+pub fn activities_of_connection(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<Vec<(String, ExternalActivity)>, StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT item_id, type, start_date_time, performed_by_id, performed_by_type FROM activities
+         WHERE tenant_id = ?1 AND connection_id = ?2 ORDER BY rowid",
+    )?;
+    let rows = statement.query_map(params![tenant.as_str(), connection_id.as_str()], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, String>(4)?,
+        ))
+    })?;
+    let mut activities = Vec::new();
+    for row in rows {
+        let (item_id, raw_type, start_date_time, performed_by_id, raw_identity) = row?;
+        let activity_type = ActivityType::parse(&raw_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("activity type '{raw_type}'")))?;
+        let performed_by_type = crate::domain::connection::parse_enum_member(
+            crate::domain::item::IDENTITY_TYPES,
+            &raw_identity,
+        )
+        .ok_or_else(|| StoreError::Corrupt(format!("activity performer type '{raw_identity}'")))?;
+        activities.push((
+            item_id,
+            ExternalActivity {
+                activity_type,
+                start_date_time,
+                performed_by_id,
+                performed_by_type,
+            },
+        ));
+    }
+    Ok(activities)
 }

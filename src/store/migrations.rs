@@ -135,6 +135,16 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE directory_members;
     ALTER TABLE directory_members_typed RENAME TO directory_members;
     CREATE INDEX directory_members_by_member ON directory_members (tenant_id, member_type, member_id);",
+    // 7: users' accountEnabled, and the applications a tenant declares (fixtures).
+    "ALTER TABLE directory_users ADD COLUMN account_enabled INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE applications (
+        tenant_id TEXT NOT NULL,
+        app_id TEXT NOT NULL COLLATE NOCASE,
+        display_name TEXT NOT NULL,
+        secrets TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, app_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// Every table holding tenant data (each has a `tenant_id` column); reset walks this list.
@@ -150,6 +160,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "directory_members",
     "external_groups",
     "external_group_members",
+    "applications",
 ];
 
 /// Tables whose rows belong to one connection (each has a `connection_id` column);

@@ -7,6 +7,7 @@
 //! shared `COMMIT` returned, so an acknowledged write is durable.
 //! Every SQL function in the submodules takes the tenant first.
 
+pub mod applications;
 pub mod connections;
 pub mod directory;
 pub mod groups;
@@ -270,19 +271,25 @@ impl Store {
         effect: Option<Effect>,
     ) -> Result<(), StoreError> {
         self.write_with_effect(move |db| {
-            for table in migrations::TENANT_TABLES {
-                match &tenant {
-                    Some(tenant) => db.execute(
-                        &format!("DELETE FROM {table} WHERE tenant_id = ?1"),
-                        [tenant.as_str()],
-                    )?,
-                    None => db.execute(&format!("DELETE FROM {table}"), [])?,
-                };
-            }
+            clear_tenant(db, tenant.as_ref())?;
             Ok(((), effect))
         })
         .await
     }
+}
+
+/// Deletes every row of the tenant (of all tenants with `None`), inside the caller's job.
+pub fn clear_tenant(db: &Connection, tenant: Option<&TenantId>) -> Result<(), StoreError> {
+    for table in migrations::TENANT_TABLES {
+        match tenant {
+            Some(tenant) => db.execute(
+                &format!("DELETE FROM {table} WHERE tenant_id = ?1"),
+                [tenant.as_str()],
+            )?,
+            None => db.execute(&format!("DELETE FROM {table}"), [])?,
+        };
+    }
+    Ok(())
 }
 
 /// Clears the store's liveness flag when its thread ends, however it ends.

@@ -1,0 +1,52 @@
+//! SQL for the applications a tenant declares. Tenant first.
+
+use rusqlite::{params, Connection};
+
+use super::StoreError;
+use crate::domain::application::Application;
+use crate::domain::ids::TenantId;
+
+/// Inserts or replaces the application with this app id.
+pub fn upsert(db: &Connection, tenant: &TenantId, app: &Application) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT OR REPLACE INTO applications (tenant_id, app_id, display_name, secrets, roles)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            tenant.as_str(),
+            app.app_id,
+            app.display_name,
+            serde_json::json!(app.secrets).to_string(),
+            serde_json::json!(app.roles).to_string(),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn list(db: &Connection, tenant: &TenantId) -> Result<Vec<Application>, StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT app_id, display_name, secrets, roles FROM applications WHERE tenant_id = ?1 ORDER BY app_id",
+    )?;
+    let rows = statement.query_map([tenant.as_str()], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut apps = Vec::new();
+    for row in rows {
+        let (app_id, display_name, secrets, roles) = row?;
+        apps.push(Application {
+            app_id,
+            display_name,
+            secrets: strings(&secrets)?,
+            roles: strings(&roles)?,
+        });
+    }
+    Ok(apps)
+}
+
+fn strings(raw: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(raw).map_err(|error| StoreError::Corrupt(format!("applications: {error}")))
+}

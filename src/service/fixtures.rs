@@ -636,7 +636,7 @@ pub async fn load(
         .store
         .write_or_refuse_with_effect(move |db| {
             let mut completed = Vec::new();
-            let mut indexed = Vec::new();
+            let mut last_seq = None;
             for (tenant, declared) in &tenants {
                 store::clear_tenant(db, Some(tenant))?;
                 for user in &declared.users {
@@ -701,29 +701,26 @@ pub async fn load(
                             &item.id,
                             activities,
                         )?;
-                        indexed.push(seq);
+                        last_seq = Some(seq);
                         items_written.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
+            // Each connection's index is new (the reset drops the tenant's indexes), so following
+            // its schema fills it from the store, which holds every item now: the items are not
+            // sent to the indexer one by one as well.
             let follow = super::schema::follow_in_index(&index, completed);
+            let tenant_ids: Vec<TenantId> = tenants.into_iter().map(|(tenant, _)| tenant).collect();
             let effect: Effect = Box::new(move || {
-                for (tenant, _) in &tenants {
+                for tenant in &tenant_ids {
                     index.reset(Some(tenant));
                     principals.membership_changed(tenant);
                 }
                 if let Some(follow) = follow {
                     follow();
                 }
-                let mut seqs = indexed.into_iter();
-                for (tenant, declared) in tenants {
-                    for connection in declared.connections {
-                        let connection_id = connection.connection.id;
-                        for (item, _) in connection.items {
-                            let seq = seqs.next().expect("one sequence number per item");
-                            index.upsert(&tenant, &connection_id, item, seq);
-                        }
-                    }
+                if let Some(last_seq) = last_seq {
+                    index.caught_up_with_store(last_seq);
                 }
             });
             Ok((counts, Some(effect)))

@@ -470,3 +470,48 @@ async fn fixtures_files_load_at_start_and_a_bad_file_stops_the_start_naming_the_
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_load_on_a_data_dir_is_durable_and_a_reload_replaces_the_index_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_on_data_dir(dir.path().to_path_buf()).await;
+    assert_eq!(
+        app.post("/_emulator/fixtures", &document()).await.status,
+        200
+    );
+    let extra = app
+        .put(
+            "/v1.0/external/connections/tickets/items/extra",
+            &item(
+                "extra",
+                "Printer extra",
+                "low",
+                json!([{"type": "everyone", "value": "everyone", "accessType": "grant"}]),
+            ),
+        )
+        .await;
+    assert_eq!(extra.status, 200, "{}", extra.body);
+    assert_eq!(
+        app.post("/_emulator/fixtures", &document()).await.status,
+        200
+    );
+    let expected = set(&["t1", "t2", "t3", "t4"]);
+    assert_eq!(
+        visible(&app, "bob@contoso.com", "tickets", "printer").await,
+        expected
+    );
+    app.stop().await;
+
+    let restarted = TestApp::spawn_on_data_dir(dir.path().to_path_buf()).await;
+    assert_eq!(
+        visible(&restarted, "bob@contoso.com", "tickets", "printer").await,
+        expected
+    );
+    assert_eq!(
+        restarted
+            .get("/v1.0/external/connections/tickets/items/t6")
+            .await
+            .status,
+        200
+    );
+}

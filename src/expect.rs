@@ -587,3 +587,306 @@ async fn check_persona(
         result: PersonaResult::Queries(outcomes),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The IO paths against a fake gcemu (an axum router on a loopback port): fixtures loading
+    //! and its refusals, paging, and the in-process emulator's life.
+
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::StatusCode as Status;
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+
+    use super::*;
+
+    /// A fake gcemu that records every POST and answers searches with `hits` items of the
+    /// connection `big`, one bucket `status: open` counting them all.
+    #[derive(Clone, Default)]
+    struct Fake {
+        hits: usize,
+        posted: Arc<Mutex<Vec<(String, Value)>>>,
+    }
+
+    impl Fake {
+        fn record(&self, path: &str, body: &Value) {
+            self.posted
+                .lock()
+                .unwrap()
+                .push((path.to_string(), body.clone()));
+        }
+
+        fn posted(&self) -> Vec<(String, Value)> {
+            self.posted.lock().unwrap().clone()
+        }
+    }
+
+    async fn fixtures(State(fake): State<Fake>, Json(body): Json<Value>) -> impl IntoResponse {
+        fake.record("/_emulator/fixtures", &body);
+        if body.get("bad").is_none() {
+            return (Status::OK, Json(json!({"loaded": true})));
+        }
+        (
+            Status::BAD_REQUEST,
+            Json(json!({"error": {
+                "code": "InvalidRequest",
+                "message": "The fixtures document has 2 problems.",
+                "details": [
+                    {"code": "InvalidValue", "message": "a user id must be a GUID", "target": "/tenants/0/users/1/id"},
+                    {"code": "UnknownMember", "message": "unknown member", "target": "/bad"}
+                ]
+            }})),
+        )
+    }
+
+    async fn token(State(fake): State<Fake>, Json(body): Json<Value>) -> Json<Value> {
+        fake.record("/_emulator/token", &body);
+        Json(json!({"access_token": "fake-token", "token_type": "Bearer"}))
+    }
+
+    async fn search(State(fake): State<Fake>, Json(body): Json<Value>) -> Json<Value> {
+        fake.record("/v1.0/search/query", &body);
+        let request = &body["requests"][0];
+        let from = request["from"].as_u64().unwrap() as usize;
+        let size = request["size"].as_u64().unwrap() as usize;
+        let end = (from + size).min(fake.hits);
+        let hits: Vec<Value> = (from.min(end)..end)
+            .map(|n| json!({"hitId": format!("I{n}"), "contentSource": "/external/connections/big", "rank": n + 1}))
+            .collect();
+        let mut container =
+            json!({"hits": hits, "total": fake.hits, "moreResultsAvailable": end < fake.hits});
+        if request.get("aggregations").is_some() {
+            container["aggregations"] =
+                json!([{"field": "status", "buckets": [{"key": "open", "count": fake.hits}]}]);
+        }
+        Json(json!({"value": [{"searchTerms": [], "hitsContainers": [container]}]}))
+    }
+
+    async fn serve(fake: Fake) -> String {
+        let router = Router::new()
+            .route(
+                "/_emulator/health",
+                get(|| async { Json(json!({"status": "ok"})) }),
+            )
+            .route("/_emulator/fixtures", post(fixtures))
+            .route("/_emulator/token", post(token))
+            .route("/v1.0/search/query", post(search))
+            .with_state(fake);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        url
+    }
+
+    fn write(dir: &Path, name: &str, document: &Value) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, document.to_string()).unwrap();
+        path
+    }
+
+    fn expectations(query: Value) -> Value {
+        json!({"personas": [{"user": "adele@contoso.com", "queries": [query]}]})
+    }
+
+    async fn run_args(args: &ExpectArgs) -> (i32, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_with(args, &mut out, &mut err).await;
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn fixtures_files_are_posted_in_order_before_the_expectations_run() {
+        let fake = Fake {
+            hits: 2,
+            ..Fake::default()
+        };
+        let url = serve(fake.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let first = json!({"tenants": [{"id": "contoso"}]});
+        let second = json!({"tenants": [{"id": "fabrikam"}]});
+        let args = ExpectArgs {
+            file: write(
+                dir.path(),
+                "e.json",
+                &expectations(
+                    json!({"query": "*", "connections": ["big"], "mustSee": ["big/I1"], "total": 2}),
+                ),
+            ),
+            target: Some(format!("{url}/")),
+            fixtures: vec![
+                write(dir.path(), "one.json", &first),
+                write(dir.path(), "two.json", &second),
+            ],
+        };
+        let (code, out, err) = run_args(&args).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.starts_with("fixtures: loaded "), "{out}");
+        assert!(out.contains("✓ \"*\" (big): 2 hits"), "{out}");
+        let posted = fake.posted();
+        let paths: Vec<&str> = posted.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/_emulator/fixtures",
+                "/_emulator/fixtures",
+                "/_emulator/token",
+                "/v1.0/search/query"
+            ]
+        );
+        assert_eq!(posted[0].1, first, "the file's document is the body");
+        assert_eq!(posted[1].1, second);
+        assert_eq!(
+            posted[2].1,
+            json!({"tenant": "00000000-0000-0000-0000-000000000001", "user": "adele@contoso.com"})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_fixtures_file_prints_every_detail_and_exits_2() {
+        let fake = Fake::default();
+        let url = serve(fake.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let bad = write(dir.path(), "bad.json", &json!({"bad": true}));
+        let args = ExpectArgs {
+            file: write(dir.path(), "e.json", &expectations(json!({"query": "*"}))),
+            target: Some(url),
+            fixtures: vec![bad.clone()],
+        };
+        let (code, out, err) = run_args(&args).await;
+        assert_eq!(code, 2, "{out}{err}");
+        let name = bad.display();
+        assert_eq!(
+            err,
+            format!(
+                "{name}: fixtures refused: 400 InvalidRequest: The fixtures document has 2 problems.\n\
+                 {name}: /tenants/0/users/1/id: a user id must be a GUID [InvalidValue]\n\
+                 {name}: /bad: unknown member [UnknownMember]\n"
+            )
+        );
+        assert_eq!(fake.posted().len(), 1, "nothing is searched");
+
+        // A fixtures file that is not JSON is refused before anything is sent.
+        std::fs::write(&bad, "{oops").unwrap();
+        let (code, _, err) = run_args(&args).await;
+        assert_eq!(code, 2);
+        assert!(err.contains("bad.json: not valid JSON"), "{err}");
+        assert_eq!(fake.posted().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn searches_page_through_every_hit_and_stop_at_ten_thousand() {
+        let fake = Fake {
+            hits: 1234,
+            ..Fake::default()
+        };
+        let url = serve(fake.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let args = ExpectArgs {
+            file: write(
+                dir.path(),
+                "e.json",
+                &expectations(
+                    json!({"query": "*", "connections": ["big"], "mustSee": ["I0", "I1233"],
+                                     "exactly": false, "total": 1234, "aggregations": {"status": {"open": 1234}}}),
+                ),
+            ),
+            target: Some(url),
+            fixtures: Vec::new(),
+        };
+        let (code, out, err) = run_args(&args).await;
+        assert_eq!(code, 0, "{out}{err}");
+        let pages: Vec<(u64, u64, bool)> = fake
+            .posted()
+            .iter()
+            .filter(|(path, _)| path == "/v1.0/search/query")
+            .map(|(_, body)| {
+                let request = &body["requests"][0];
+                assert_eq!(
+                    request["contentSources"],
+                    json!(["/external/connections/big"])
+                );
+                (
+                    request["from"].as_u64().unwrap(),
+                    request["size"].as_u64().unwrap(),
+                    request.get("aggregations").is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            pages,
+            [(0, 500, true), (500, 500, false), (1000, 500, false)],
+            "aggregations are asked for once"
+        );
+
+        let fake = Fake {
+            hits: 12_000,
+            ..Fake::default()
+        };
+        let url = serve(fake.clone()).await;
+        let args = ExpectArgs {
+            file: write(
+                dir.path(),
+                "e.json",
+                &expectations(
+                    json!({"query": "*", "connections": ["big"], "mustSee": ["I9999"], "total": 12000}),
+                ),
+            ),
+            target: Some(url),
+            fixtures: Vec::new(),
+        };
+        let (code, out, err) = run_args(&args).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("✓ \"*\" (big): 12000 hits (only the first 10000 read)"),
+            "{out}"
+        );
+        assert_eq!(
+            fake.posted()
+                .iter()
+                .filter(|(path, _)| path == "/v1.0/search/query")
+                .count(),
+            20
+        );
+    }
+
+    #[tokio::test]
+    async fn the_in_process_emulator_starts_answers_and_stops() {
+        let local = LocalEmulator::start().await.unwrap();
+        let target = Target::new(local.url.clone()).unwrap();
+        target.check_health().await.unwrap();
+        assert_eq!(
+            target
+                .connections("00000000-0000-0000-0000-000000000001")
+                .await
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        drop(target);
+        tokio::time::timeout(Duration::from_secs(5), local.stop())
+            .await
+            .expect("the emulator stops promptly");
+    }
+
+    #[test]
+    fn targets_are_plain_http_base_urls() {
+        assert_eq!(
+            target_url("http://127.0.0.1:5080/").unwrap(),
+            "http://127.0.0.1:5080"
+        );
+        assert_eq!(
+            target_url("http://gcemu:5080/base/").unwrap(),
+            "http://gcemu:5080/base"
+        );
+        assert!(target_url("https://graph.microsoft.com").is_err());
+        assert!(target_url("localhost:5080").is_err());
+        assert!(target_url("http://x/?a=b").is_err());
+    }
+}

@@ -29,6 +29,26 @@ pub enum Command {
     /// Exits 0 when the emulator at --url answers its health check, 1 otherwise (with the reason);
     /// for container health checks, where no curl is at hand.
     Healthcheck(HealthcheckArgs),
+    /// Checks an expectations file against an emulator: per persona, the items each search must
+    /// and must not show. Exits 0 when every expectation holds, 1 on any difference, 2 on usage,
+    /// file or connection errors.
+    Expect(ExpectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExpectArgs {
+    /// The expectations file (JSON): personas, their queries, and the items each must and must
+    /// not see.
+    pub file: PathBuf,
+    /// Base URL of a running gcemu to check (http only). Without it, `--fixtures` starts an
+    /// emulator in this process (in memory, on a free port); with neither, the target is
+    /// http://127.0.0.1:5080.
+    #[arg(long, env = "GCEMU_TARGET", value_name = "URL")]
+    pub target: Option<String>,
+    /// A fixtures file to load with POST /_emulator/fixtures before checking (repeatable,
+    /// loaded in order); a refused file is reported with the JSON path of each problem.
+    #[arg(long, value_name = "FILE")]
+    pub fixtures: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod expect;
 pub mod healthcheck;
 pub mod http;
 pub mod index;

@@ -24,6 +24,10 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Command::Expect(args) => {
+            let code = gcemu::expect::run(&args).await;
+            std::process::exit(code);
+        }
         Command::Token(args) => {
             println!(
                 "{}",

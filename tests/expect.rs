@@ -413,3 +413,71 @@ async fn file_and_connection_errors_exit_2() {
         assert!(help.contains(flag), "expect --help lacks {flag}:\n{help}");
     }
 }
+
+/// The sample tenant ships with expectations that hold; one wrong expectation about it fails
+/// naming the persona, the query and the item (run with `--fixtures`, in an in-process emulator).
+#[test]
+fn the_sample_tenant_meets_its_shipped_expectations_and_a_changed_one_fails() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sample = root.join("fixtures/sample-tenant.json");
+    let run = |file: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gcemu"))
+            .arg("expect")
+            .arg(file)
+            .arg("--fixtures")
+            .arg(&sample)
+            .env_remove("GCEMU_TARGET")
+            .output()
+            .expect("gcemu expect runs")
+    };
+    let shipped = root.join("fixtures/sample-expectations.json");
+    let output = run(&shipped);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(", 0 failed, 0 differences"), "{stdout}");
+
+    // Move one item Bruno must not see into his mustSee list.
+    let mut expectations: Value =
+        serde_json::from_slice(&std::fs::read(&shipped).unwrap()).unwrap();
+    let persona = expectations["personas"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["user"] == "bruno.castillo@contoso.com")
+        .expect("the sample has Bruno");
+    let query = persona["queries"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|q| {
+            q["mustNotSee"]
+                .as_array()
+                .is_some_and(|ids| !ids.is_empty())
+        })
+        .expect("a query with hidden items");
+    let hidden = query["mustNotSee"].as_array_mut().unwrap().remove(0);
+    query["mustSee"]
+        .as_array_mut()
+        .unwrap()
+        .push(hidden.clone());
+    let label = query["name"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let changed = dir.path().join("changed.json");
+    std::fs::write(&changed, expectations.to_string()).unwrap();
+    let output = run(&changed);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let hidden = hidden.as_str().unwrap();
+    assert!(stdout.contains("bruno.castillo@contoso.com"), "{stdout}");
+    assert!(stdout.contains(&label), "{stdout}");
+    assert!(
+        stdout.contains(&format!("does not see {hidden}"))
+            || stdout.contains(&format!("/{hidden}, expected to")),
+        "{stdout}"
+    );
+}

@@ -53,7 +53,7 @@ fn item(index: usize) -> Value {
         "content": {"type": "text", "value": text(index, 160)},
         "acl": [
             {"type": "group", "value": format!("g{}", index % 200), "accessType": "grant"},
-            {"type": "everyoneExceptGuests", "value": "everyone", "accessType": if index % 10 == 0 { "deny" } else { "grant" }},
+            {"type": "everyoneExceptGuests", "value": "everyone", "accessType": if index.is_multiple_of(10) { "deny" } else { "grant" }},
         ],
     })
 }

@@ -5,6 +5,7 @@
 //! external group and its members, an item) read by the same function its endpoint uses, so a
 //! declaration the API would refuse is refused with the API's message, at its JSON path.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -151,6 +152,7 @@ fn read_document(
     origin: &str,
     document: &Value,
     tenants: &mut Vec<TenantFixture>,
+    positions: &mut HashMap<TenantId, usize>,
     reader: &mut Reader,
 ) {
     let root = origin.to_string();
@@ -167,9 +169,9 @@ fn read_document(
     for (index, tenant) in reader.list(&root, map, "tenants").iter().enumerate() {
         let path = format!("{root}/tenants/{index}");
         if let Some(fixture) = read_tenant(&path, tenant, reader) {
-            match tenants
-                .iter_mut()
-                .find(|known| known.tenant.value == fixture.tenant.value)
+            match positions
+                .get(&fixture.tenant.value)
+                .map(|&position| &mut tenants[position])
             {
                 Some(known) => {
                     known.users.extend(fixture.users);
@@ -177,7 +179,10 @@ fn read_document(
                     known.applications.extend(fixture.applications);
                     known.connections.extend(fixture.connections);
                 }
-                None => tenants.push(fixture),
+                None => {
+                    positions.insert(fixture.tenant.value.clone(), tenants.len());
+                    tenants.push(fixture);
+                }
             }
         }
     }
@@ -439,8 +444,9 @@ fn prepare(
 ) -> Result<Vec<(TenantId, TenantState)>, ApiError> {
     let mut reader = Reader::default();
     let mut tenants = Vec::new();
+    let mut positions = HashMap::new();
     for (origin, document) in documents {
-        read_document(origin, document, &mut tenants, &mut reader);
+        read_document(origin, document, &mut tenants, &mut positions, &mut reader);
     }
     match service::fixtures::check(&state.config, tenants) {
         Ok(states) if reader.problems.is_empty() => Ok(states),
@@ -533,16 +539,18 @@ fn document_json(tenant: &TenantId, exported: &TenantState) -> Value {
             Value::Object(body)
         })
         .collect();
+    let mut members_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (group_id, member) in &exported.memberships {
+        members_of
+            .entry(group_id.as_str())
+            .or_default()
+            .push(member.id());
+    }
     let groups: Vec<Value> = exported
         .groups
         .iter()
         .map(|group| {
-            let members: Vec<&str> = exported
-                .memberships
-                .iter()
-                .filter(|(group_id, _)| group_id == &group.id)
-                .map(|(_, member)| member.id())
-                .collect();
+            let members = members_of.remove(group.id.as_str()).unwrap_or_default();
             let mut body = Map::new();
             body.insert("id".into(), json!(group.id.as_str()));
             body.insert("displayName".into(), json!(group.display_name));
@@ -590,16 +598,18 @@ fn document_json(tenant: &TenantId, exported: &TenantState) -> Value {
                     }),
                 );
             }
+            let mut members_of: HashMap<&str, Vec<Value>> = HashMap::new();
+            for (group_id, id, member_type) in &connection.members {
+                members_of
+                    .entry(group_id.as_str())
+                    .or_default()
+                    .push(member_json(id, *member_type));
+            }
             let groups: Vec<Value> = connection
                 .groups
                 .iter()
                 .map(|group| {
-                    let members: Vec<Value> = connection
-                        .members
-                        .iter()
-                        .filter(|(group_id, _, _)| group_id == &group.id)
-                        .map(|(_, id, member_type)| member_json(id, *member_type))
-                        .collect();
+                    let members = members_of.remove(group.id.as_str()).unwrap_or_default();
                     let mut body = Map::new();
                     body.insert("id".into(), json!(group.id));
                     if let Some(name) = &group.display_name {

@@ -224,3 +224,42 @@ async fn alias_and_label_limits_are_refused_naming_the_property_and_nothing_is_s
     let schema = app.get("/v1.0/external/connections/tickets/schema").await;
     assert_eq!(schema.body["properties"][0]["aliases"][31], "a31");
 }
+
+/// A fixtures document with 20,000 directory groups (each with a member), 20,000 external groups
+/// and 20,000 declarations of one tenant is loaded and exported in time linear in its size.
+#[tokio::test]
+async fn a_fixtures_document_with_tens_of_thousands_of_groups_loads_and_exports() {
+    let app = TestApp::spawn().await;
+    let n = 20_000;
+    let groups: Vec<Value> = (0..n)
+        .map(|g| json!({"id": format!("g{g}"), "displayName": "G", "members": ["u@contoso.com"]}))
+        .collect();
+    let external: Vec<Value> = (0..n)
+        .map(|g| json!({"id": format!("x{g}"), "members": [{"id": "u@contoso.com", "type": "user"}]}))
+        .collect();
+    // The same tenant declared many times: merged into one declaration.
+    let mut tenants = vec![json!({
+        "users": [{"userPrincipalName": "u@contoso.com", "displayName": "U"}],
+        "groups": groups,
+        "connections": [{"id": "wide", "name": "Wide", "groups": external}],
+    })];
+    tenants.extend((0..n).map(|_| json!({"id": "00000000-0000-0000-0000-000000000001"})));
+    let loaded = within_guard(
+        "loading",
+        app.post("/_emulator/fixtures", &json!({"tenants": tenants})),
+    )
+    .await;
+    assert_eq!(loaded.status, 200, "{}", loaded.body);
+    assert_eq!(loaded.body["created"]["groupMembers"], n);
+    let exported = within_guard("exporting", app.get("/_emulator/fixtures")).await;
+    assert_eq!(exported.status, 200);
+    let tenant = &exported.body["tenants"][0];
+    assert_eq!(tenant["groups"].as_array().unwrap().len(), n);
+    assert_eq!(
+        tenant["groups"][n - 1]["members"].as_array().unwrap().len(),
+        1
+    );
+    let external = &tenant["connections"][0]["groups"];
+    assert_eq!(external.as_array().unwrap().len(), n);
+    assert_eq!(external[0]["members"][0]["type"], "user");
+}

@@ -225,6 +225,17 @@ async fn token(
         scopes: list("scopes"),
         ..Default::default()
     };
+    // An app token for a declared application carries the roles granted to it, unless the
+    // request names roles itself.
+    if let (Some(app_id), None, false) = (
+        request.app_id.as_deref(),
+        text("user"),
+        body.contains_key("roles"),
+    ) {
+        if let Some(app) = service::applications::find(&state, &tenant, app_id).await? {
+            request.roles = app.roles;
+        }
+    }
     if let Some(user) = text("user") {
         let Some(found) = service::access::find_user(&state, &tenant, &user).await? else {
             return Err(ApiError::not_found("User").with_target(user));

@@ -5,6 +5,7 @@
 //! status codes and error codes.
 
 pub mod access;
+pub mod applications;
 pub mod connections;
 pub mod directory;
 pub mod fixtures;

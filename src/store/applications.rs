@@ -23,10 +23,28 @@ pub fn upsert(db: &Connection, tenant: &TenantId, app: &Application) -> Result<(
 }
 
 pub fn list(db: &Connection, tenant: &TenantId) -> Result<Vec<Application>, StoreError> {
+    select(db, tenant, None)
+}
+
+/// The application with this app id (compared without regard to case).
+pub fn get(
+    db: &Connection,
+    tenant: &TenantId,
+    app_id: &str,
+) -> Result<Option<Application>, StoreError> {
+    Ok(select(db, tenant, Some(app_id))?.into_iter().next())
+}
+
+fn select(
+    db: &Connection,
+    tenant: &TenantId,
+    app_id: Option<&str>,
+) -> Result<Vec<Application>, StoreError> {
     let mut statement = db.prepare_cached(
-        "SELECT app_id, display_name, secrets, roles FROM applications WHERE tenant_id = ?1 ORDER BY app_id",
+        "SELECT app_id, display_name, secrets, roles FROM applications
+         WHERE tenant_id = ?1 AND (?2 IS NULL OR app_id = ?2) ORDER BY app_id",
     )?;
-    let rows = statement.query_map([tenant.as_str()], |row| {
+    let rows = statement.query_map(params![tenant.as_str(), app_id], |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, String>(1)?,

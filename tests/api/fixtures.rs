@@ -515,3 +515,45 @@ async fn a_load_on_a_data_dir_is_durable_and_a_reload_replaces_the_index_on_disk
         200
     );
 }
+
+#[tokio::test]
+async fn an_app_token_for_a_declared_application_carries_its_granted_roles() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.post("/_emulator/fixtures", &document()).await.status,
+        200
+    );
+    let claims = |token: &str| -> Value {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let minted = app
+        .post(
+            "/_emulator/token",
+            &json!({"app": "6b5a0e3c-0000-4000-8000-000000000001"}),
+        )
+        .await;
+    let token = minted.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims(token)["roles"],
+        json!(["ExternalItem.ReadWrite.OwnedBy"])
+    );
+    // Roles named in the request win; an undeclared app gets only what is asked.
+    let minted = app
+        .post(
+            "/_emulator/token",
+            &json!({"app": "6b5a0e3c-0000-4000-8000-000000000001", "roles": []}),
+        )
+        .await;
+    assert!(
+        claims(minted.body["access_token"].as_str().unwrap())["roles"]
+            .as_array()
+            .is_none_or(|roles| roles.is_empty())
+    );
+}

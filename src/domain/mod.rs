@@ -14,6 +14,7 @@ pub mod item;
 pub mod kql;
 pub mod operation;
 pub mod principal;
+pub mod retrieval;
 pub mod schema;
 
 /// A rule violation found while validating client input.

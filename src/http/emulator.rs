@@ -37,6 +37,8 @@ pub fn routes() -> Router<AppState> {
 struct AccessQuery {
     user: Option<String>,
     tenant: Option<String>,
+    /// A Copilot Retrieval question: the answer then says which passages the item would yield.
+    query: Option<String>,
 }
 
 /// Whether a directory user may see an item, which ACL entries matched, and through which
@@ -79,13 +81,36 @@ async fn explain_access(
         .iter()
         .map(|(_, chain)| chain.iter().map(|member| member.describe()).collect())
         .collect();
-    Ok(Json(json!({
+    let mut body = json!({
         "allowed": explanation.decision.allowed,
         "matchedEntries": super::items::acl_json(ApiVersion::Beta, &matched),
         "reason": explanation.decision.reason,
         "paths": paths,
-    }))
-    .into_response())
+    });
+    if let Some(question) = query.query.filter(|q| !q.trim().is_empty()) {
+        let schema = state
+            .index
+            .effective_schema(&tenant, &ConnectionId::lookup(&connection_id));
+        let text = schema
+            .as_deref()
+            .map(|schema| service::retrieval::item_text(&explanation.item, schema))
+            .unwrap_or_default();
+        let words = crate::domain::retrieval::query_words(&question);
+        let extracts = tokio::task::spawn_blocking(move || {
+            let n_passages = crate::domain::retrieval::passages(&text).len();
+            let extracts = service::retrieval::extracts(&[text], &words);
+            (n_passages, extracts, words)
+        })
+        .await
+        .map_err(|error| service::Error::Internal(error.to_string()))?;
+        let (n_passages, extracts, words) = extracts;
+        body["retrieval"] = json!({
+            "queryWords": words,
+            "passages": n_passages,
+            "extracts": extracts.into_iter().flatten().map(|e| json!({"text": e.text, "relevanceScore": e.relevance_score})).collect::<Vec<_>>(),
+        });
+    }
+    Ok(Json(body).into_response())
 }
 
 async fn clock(State(state): State<AppState>) -> Response {

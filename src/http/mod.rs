@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod groups;
 pub mod items;
 pub mod odata;
+pub mod retrieval;
 pub mod schema;
 pub mod search;
 
@@ -90,6 +91,7 @@ fn graph_routes() -> Router<AppState> {
             delete(groups::remove_member),
         )
         .route("/search/query", post(search::query))
+        .route("/copilot/retrieval", post(retrieval::retrieve))
         .route("/users", get(directory::list_users).post(directory::create_user))
         .route("/users/{user_id}", get(directory::get_user).delete(directory::delete_user))
         .route("/groups", get(directory::list_groups).post(directory::create_group))

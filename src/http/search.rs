@@ -71,7 +71,7 @@ pub async fn query(
 /// searchRequests per `POST /search/query` at most (Graph documents none; gcemu's choice).
 const MAX_REQUESTS_PER_CALL: usize = 20;
 /// contentSources per searchRequest at most (more than a tenant's 30 connections, gcemu's choice).
-const MAX_CONTENT_SOURCES: usize = 100;
+pub(super) const MAX_CONTENT_SOURCES: usize = 100;
 /// Aggregations per searchRequest at most (gcemu's choice).
 const MAX_AGGREGATIONS: usize = 20;
 /// Buckets one aggregation may ask for (searchAggregation.size is at most 65535 in Graph).

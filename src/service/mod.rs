@@ -11,6 +11,7 @@ pub mod directory;
 pub mod fixtures;
 pub mod groups;
 pub mod items;
+pub mod retrieval;
 pub mod schema;
 pub mod search;
 

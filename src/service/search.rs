@@ -68,6 +68,8 @@ pub struct SearchHit {
     pub rank: usize,
     pub summary: String,
     pub properties: Map<String, Value>,
+    /// The item as stored.
+    pub item: ExternalItem,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +127,18 @@ pub async fn search(
             e.message
         ))
     })?;
+    run(state, caller, &user, request, parsed).await
+}
+
+/// Runs a parsed query for the caller's `user` (also the Copilot Retrieval API's ranking step).
+pub(crate) async fn run(
+    state: &AppState,
+    caller: &Caller,
+    user: &str,
+    request: SearchRequest,
+    parsed: kql::Query,
+) -> Result<SearchResult, Error> {
+    let user = user.to_string();
     let identity = match access::find_user(state, &caller.tenant, &user).await? {
         Some(directory_user) => access::identity_of(&directory_user),
         None => UserIdentity {
@@ -210,8 +224,8 @@ pub async fn search(
     for (position, matched) in page.iter().enumerate() {
         let (connection_id, index, _) = &sources[matched.source];
         let Some(item) = items_by_source
-            .get(&matched.source)
-            .and_then(|items| items.get(&matched.id))
+            .get_mut(&matched.source)
+            .and_then(|items| items.remove(&matched.id))
         else {
             continue;
         };
@@ -219,8 +233,9 @@ pub async fn search(
             item_id: matched.id.clone(),
             connection_id: connection_id.clone(),
             rank: request.from + position + 1,
-            summary: summary(item, &index.schema, &search_terms),
-            properties: selected_properties(item, &index.schema, request.fields.as_deref()),
+            summary: summary(&item, &index.schema, &search_terms),
+            properties: selected_properties(&item, &index.schema, request.fields.as_deref()),
+            item,
         });
     }
     Ok(SearchResult {

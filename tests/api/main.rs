@@ -10,6 +10,7 @@ mod helpers;
 mod hostile_props;
 mod items;
 mod items_props;
+mod retrieval;
 mod schema;
 mod schema_props;
 mod search;

@@ -15,6 +15,7 @@ use crate::http;
 use crate::index::SearchIndex;
 use crate::service;
 use crate::service::access::PrincipalCache;
+use crate::service::control::Control;
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -56,12 +57,21 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let control = Control::new(
+            config.journal_size,
+            config.fault_seed,
+            service::control::throttle::Limits {
+                rate: config.throttle,
+                concurrency: config.throttle_concurrency,
+            },
+        );
         let state = AppState {
             config: Arc::new(config),
             store,
             clock,
             index,
             principals: PrincipalCache::default(),
+            control,
         };
         // The index is derived from the store: settle what came due while gcemu was down, then rebuild.
         service::schema::settle_all(&state)

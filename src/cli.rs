@@ -182,6 +182,34 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub fixtures: Vec<PathBuf>,
+
+    /// Graph requests the request journal keeps (GET /_emulator/requests); the oldest are dropped
+    /// first. 0 keeps none.
+    #[arg(long, env = "GCEMU_JOURNAL_SIZE", default_value_t = crate::service::control::journal::DEFAULT_CAPACITY)]
+    pub journal_size: usize,
+
+    /// Seed for fault rules with a probability, so a test run is reproducible (default: random).
+    #[arg(long, env = "GCEMU_FAULT_SEED")]
+    pub fault_seed: Option<u64>,
+
+    /// Requests per second per connection above which requests get 429 with Retry-After
+    /// (a token bucket on the emulator's clock; off by default).
+    #[arg(long, env = "GCEMU_THROTTLE", value_name = "RPS", value_parser = parse_rate)]
+    pub throttle: Option<f64>,
+
+    /// Requests in flight per connection above which requests get 429 (off by default).
+    #[arg(long, env = "GCEMU_THROTTLE_CONCURRENCY", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub throttle_concurrency: Option<u64>,
+}
+
+/// A positive, finite number of requests per second.
+fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1e9 => Ok(rate),
+        _ => Err(format!(
+            "'{raw}' is not a positive number of requests per second"
+        )),
+    }
 }
 
 impl ServeArgs {
@@ -209,6 +237,12 @@ impl ServeArgs {
             item_quota: self.item_quota,
             max_items_per_connection: self.max_items_per_connection,
             fixtures: self.fixtures,
+            journal_size: self.journal_size,
+            fault_seed: self
+                .fault_seed
+                .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
+            throttle: self.throttle,
+            throttle_concurrency: self.throttle_concurrency.map(|n| n as usize),
         }
     }
 }

@@ -51,6 +51,14 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// Fixtures documents loaded at start, as one document (`--fixtures`).
     pub fixtures: Vec<std::path::PathBuf>,
+    /// Request journal entries kept (`--journal-size`; 0 keeps none).
+    pub journal_size: usize,
+    /// Seed of the generator behind fault rules' probabilities (`--fault-seed`).
+    pub fault_seed: u64,
+    /// Requests per second per connection before `429` (`--throttle`; off when `None`).
+    pub throttle: Option<f64>,
+    /// Requests in flight per connection before `429` (`--throttle-concurrency`).
+    pub throttle_concurrency: Option<usize>,
 }
 
 impl Config {
@@ -69,6 +77,10 @@ impl Config {
             max_items_per_connection: DEFAULT_MAX_ITEMS_PER_CONNECTION,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             fixtures: Vec::new(),
+            journal_size: crate::service::control::journal::DEFAULT_CAPACITY,
+            fault_seed: 0,
+            throttle: None,
+            throttle_concurrency: None,
         }
     }
 

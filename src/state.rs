@@ -6,6 +6,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::index::SearchIndex;
 use crate::service::access::PrincipalCache;
+use crate::service::control::Control;
 use crate::store::Store;
 
 #[derive(Clone, Debug)]
@@ -15,4 +16,6 @@ pub struct AppState {
     pub clock: SharedClock,
     pub index: SearchIndex,
     pub principals: PrincipalCache,
+    /// The request journal, fault rules and throttling (`service::control`).
+    pub control: Control,
 }

@@ -210,14 +210,14 @@ async fn render_error(
     inner.insert("request-id".into(), json!(ids.request_id));
     inner.insert("client-request-id".into(), json!(ids.client_request_id));
     let mut envelope = serde_json::Map::new();
-    envelope.insert("code".into(), json!(error.code.as_str()));
+    envelope.insert("code".into(), json!(error.code_str()));
     envelope.insert("message".into(), json!(error.message));
     if let Some(target) = &error.target {
         envelope.insert("target".into(), json!(target));
     }
-    if let Some(details) = &error.details {
-        let details: Vec<serde_json::Value> = details
-            .0
+    if !error.details().is_empty() {
+        let details: Vec<serde_json::Value> = error
+            .details()
             .iter()
             .map(|detail| json!({"code": detail.code, "message": detail.message, "target": detail.target}))
             .collect();

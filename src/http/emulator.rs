@@ -1,19 +1,23 @@
-//! The control plane under `/_emulator` (never under `/v1.0` or `/beta`): health, reset, clock.
+//! The control plane under `/_emulator` (never under `/v1.0` or `/beta`): health, reset, clock,
+//! tokens, fixtures, the explain endpoint, the request journal and fault rules. The logic lives
+//! in `service::control`; these handlers read requests and render answers.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
-use super::extract::{ApiVersion, JsonObject};
-use crate::domain::acl::AclEntry;
+use super::extract::{json_kind, ApiVersion, JsonObject};
 use crate::domain::ids::TenantId;
 use crate::domain::ids::{ConnectionId, ItemId};
 use crate::service;
+use crate::service::control::faults::{Rule, RuleSpec};
+use crate::service::control::journal::{Entry, Filter};
+use crate::service::control::TokenInput;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -31,6 +35,22 @@ pub fn routes() -> Router<AppState> {
             "/connections/{connection_id}/items/{item_id}/access",
             get(explain_access),
         )
+        .route("/requests", get(requests).delete(clear_requests))
+        .route(
+            "/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/faults/{id}", delete(delete_fault))
+}
+
+/// A `?tenant=` value, or the default tenant.
+fn tenant_of(raw: Option<String>) -> Result<TenantId, ApiError> {
+    match raw {
+        Some(raw) => {
+            TenantId::parse(&raw).map_err(|violation| ApiError::invalid(violation.message))
+        }
+        None => Ok(TenantId::default_tenant()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,69 +73,39 @@ async fn explain_access(
             "Name the user: ?user=<userPrincipalName or id>.",
         ));
     };
-    let tenant = match query.tenant {
-        Some(raw) => {
-            TenantId::parse(&raw).map_err(|violation| ApiError::invalid(violation.message))?
-        }
-        None => TenantId::default_tenant(),
-    };
+    let tenant = tenant_of(query.tenant)?;
     let item_id = ItemId::parse(&item_id).map_err(|_| ApiError::not_found("Item"))?;
-    let explanation = service::access::explain(
+    let explanation = service::control::explain_access(
         &state,
         &tenant,
         &ConnectionId::lookup(&connection_id),
         &item_id,
         &user,
+        query.query,
     )
     .await?;
-    let acl = &explanation.item.acl;
-    let matched: Vec<AclEntry> = explanation
-        .decision
-        .matched
-        .iter()
-        .map(|index| acl[*index].clone())
-        .collect();
-    let paths: Vec<Vec<String>> = explanation
-        .decision
-        .chains
-        .iter()
-        .map(|(_, chain)| chain.iter().map(|member| member.describe()).collect())
-        .collect();
     let mut body = json!({
-        "allowed": explanation.decision.allowed,
-        "matchedEntries": super::items::acl_json(ApiVersion::Beta, &matched),
-        "reason": explanation.decision.reason,
-        "paths": paths,
+        "allowed": explanation.allowed,
+        "matchedEntries": super::items::acl_json(ApiVersion::Beta, &explanation.matched_entries),
+        "reason": explanation.reason,
+        "paths": explanation.paths,
     });
-    if let Some(question) = query.query.filter(|q| !q.trim().is_empty()) {
-        let schema = state
-            .index
-            .effective_schema(&tenant, &ConnectionId::lookup(&connection_id));
-        let text = schema
-            .as_deref()
-            .map(|schema| service::retrieval::item_text(&explanation.item, schema))
-            .unwrap_or_default();
-        let words = crate::domain::retrieval::query_words(&question);
-        let extracts = tokio::task::spawn_blocking(move || {
-            let n_passages = crate::domain::retrieval::passages(&text).len();
-            let extracts = service::retrieval::extracts(&[text], &words);
-            (n_passages, extracts, words)
-        })
-        .await
-        .map_err(|error| service::Error::Internal(error.to_string()))?;
-        let (n_passages, extracts, words) = extracts;
+    if let Some(retrieval) = explanation.retrieval {
         body["retrieval"] = json!({
-            "queryWords": words,
-            "passages": n_passages,
-            "extracts": extracts.into_iter().flatten().map(|e| json!({"text": e.text, "relevanceScore": e.relevance_score})).collect::<Vec<_>>(),
+            "queryWords": retrieval.query_words,
+            "passages": retrieval.passages,
+            "extracts": retrieval.extracts.iter().map(|e| json!({"text": e.text, "relevanceScore": e.relevance_score})).collect::<Vec<_>>(),
         });
     }
     Ok(Json(body).into_response())
 }
 
+fn instant(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 async fn clock(State(state): State<AppState>) -> Response {
-    Json(json!({ "now": state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }))
-        .into_response()
+    Json(json!({ "now": instant(state.clock.now()) })).into_response()
 }
 
 /// Moves the emulator's clock forward by `{"seconds": N}` and settles what came due.
@@ -123,23 +113,18 @@ async fn advance_clock(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let seconds = body
-        .get("seconds")
-        .and_then(serde_json::Value::as_f64)
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds <= 1e9)
-        .ok_or_else(|| {
-            ApiError::invalid("The body must be {\"seconds\": N} with N a non-negative number.")
+    let by = service::control::seconds(body.get("seconds")).ok_or_else(|| {
+        ApiError::invalid("The body must be {\"seconds\": N} with N a non-negative number.")
+    })?;
+    let now = service::control::advance_clock(&state, by)
+        .await
+        .map_err(|error| match error {
+            service::Error::Invalid(violation) => {
+                ApiError::invalid(format!("{}.", violation.message))
+            }
+            other => ApiError::from(other),
         })?;
-    state
-        .clock
-        .advance(chrono::Duration::milliseconds((seconds * 1000.0) as i64))
-        .map_err(|error| ApiError::invalid(format!("{error}.")))?;
-    service::schema::settle_all(&state).await?;
-    state.index.release_due();
-    Ok(Json(
-        json!({ "now": state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }),
-    )
-    .into_response())
+    Ok(Json(json!({ "now": instant(now) })).into_response())
 }
 
 /// `ok` while the store and indexer threads run and every index is usable; otherwise `503`
@@ -170,40 +155,17 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 #[derive(Debug, Deserialize)]
-struct ResetQuery {
+struct TenantQuery {
     tenant: Option<String>,
 }
 
 /// Empties all state, or one tenant's with `?tenant=`.
 async fn reset(
     State(state): State<AppState>,
-    Query(query): Query<ResetQuery>,
+    Query(query): Query<TenantQuery>,
 ) -> Result<Response, ApiError> {
-    let tenant = query
-        .tenant
-        .map(|raw| TenantId::parse(&raw).map_err(|violation| ApiError::invalid(violation.message)))
-        .transpose()?;
-    // The index and the principal cache are reset by the store's post-commit effect, on the
-    // store thread, so no write can land between the two resets (nor be skipped if the client
-    // goes away).
-    let (index, principals, reset_tenant) = (
-        state.index.clone(),
-        state.principals.clone(),
-        tenant.clone(),
-    );
-    let effect: crate::store::Effect = Box::new(move || {
-        index.reset(reset_tenant.as_ref());
-        match &reset_tenant {
-            Some(tenant) => principals.membership_changed(tenant),
-            None => principals.clear(),
-        }
-    });
-    state
-        .store
-        .reset(tenant, Some(effect))
-        .await
-        .map_err(service::Error::from)?;
-    state.index.flush().await.map_err(service::Error::from)?;
+    let tenant = query.tenant.map(|raw| tenant_of(Some(raw))).transpose()?;
+    service::control::reset(&state, tenant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -217,16 +179,18 @@ async fn token(
             .and_then(serde_json::Value::as_str)
             .map(str::to_string)
     };
-    let list = |name: &str| -> Vec<String> {
+    let list = |name: &str| -> Option<Vec<String>> {
         match body.get(name) {
-            Some(serde_json::Value::Array(values)) => values
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
+            Some(serde_json::Value::Array(values)) => Some(
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+            ),
             Some(serde_json::Value::String(joined)) => {
-                joined.split_whitespace().map(str::to_string).collect()
+                Some(joined.split_whitespace().map(str::to_string).collect())
             }
-            _ => Vec::new(),
+            _ => None,
         }
     };
     if let Some(unknown) = body
@@ -237,42 +201,221 @@ async fn token(
             "'{unknown}' is not a member of a token request (tenant, user, app, roles, scopes)."
         )));
     }
-    let tenant = match text("tenant") {
-        Some(raw) => {
-            TenantId::parse(&raw).map_err(|violation| ApiError::invalid(violation.message))?
-        }
-        None => TenantId::default_tenant(),
-    };
-    let mut request = crate::auth::TokenRequest {
-        tenant: Some(tenant.as_str().to_string()),
-        app_id: text("app"),
+    let input = TokenInput {
+        tenant: tenant_of(text("tenant"))?,
+        user: text("user"),
+        app: text("app"),
         roles: list("roles"),
-        scopes: list("scopes"),
-        ..Default::default()
+        scopes: list("scopes").unwrap_or_default(),
     };
-    // An app token for a declared application carries the roles granted to it, unless the
-    // request names roles itself.
-    if let (Some(app_id), None, false) = (
-        request.app_id.as_deref(),
-        text("user"),
-        body.contains_key("roles"),
-    ) {
-        if let Some(app) = service::applications::find(&state, &tenant, app_id).await? {
-            request.roles = app.roles;
-        }
-    }
-    if let Some(user) = text("user") {
-        let Some(found) = service::access::find_user(&state, &tenant, &user).await? else {
-            return Err(ApiError::not_found("User").with_target(user));
-        };
-        request.user_id = Some(found.id.as_str().to_string());
-        request.user_principal_name = Some(found.user_principal_name);
-    }
-    let access_token = crate::auth::mint(&request, state.clock.now());
+    let user = input.user.clone();
+    let access_token =
+        service::control::mint_token(&state, input)
+            .await
+            .map_err(|error| match (error, user) {
+                (service::Error::NotFound { .. }, Some(user)) => {
+                    ApiError::not_found("User").with_target(user)
+                }
+                (other, _) => ApiError::from(other),
+            })?;
     Ok(Json(json!({
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": crate::auth::TOKEN_LIFETIME_SECONDS,
     }))
     .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestsQuery {
+    method: Option<String>,
+    path_prefix: Option<String>,
+    status: Option<String>,
+    client_request_id: Option<String>,
+}
+
+fn entry_json(entry: &Entry) -> Value {
+    let mut body = Map::new();
+    body.insert("sequence".into(), json!(entry.sequence));
+    body.insert("time".into(), json!(instant(entry.time)));
+    body.insert("method".into(), json!(entry.method));
+    body.insert("path".into(), json!(entry.path));
+    body.insert("status".into(), json!(entry.status));
+    body.insert("durationMs".into(), json!(entry.duration_ms));
+    body.insert("tenant".into(), json!(entry.tenant));
+    body.insert("caller".into(), json!(entry.caller));
+    body.insert("clientRequestId".into(), json!(entry.client_request_id));
+    body.insert("requestBytes".into(), json!(entry.request_bytes));
+    let optional = [
+        ("errorCode", entry.error_code.as_ref().map(|v| json!(v))),
+        (
+            "errorMessage",
+            entry.error_message.as_ref().map(|v| json!(v)),
+        ),
+        (
+            "retryAfterSeconds",
+            entry.retry_after_seconds.map(|v| json!(v)),
+        ),
+        ("fault", entry.fault.as_ref().map(|v| json!(v))),
+        ("throttled", entry.throttled.then(|| json!(true))),
+        ("batch", entry.batch.as_ref().map(|v| json!(v))),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            body.insert(name.into(), value);
+        }
+    }
+    Value::Object(body)
+}
+
+/// `GET /_emulator/requests`: the journal, oldest first, filtered.
+async fn requests(
+    State(state): State<AppState>,
+    Query(query): Query<RequestsQuery>,
+) -> Result<Response, ApiError> {
+    let status = query
+        .status
+        .map(|raw| {
+            raw.parse::<u16>().map_err(|_| {
+                ApiError::invalid(format!("?status= must be an HTTP status, not '{raw}'."))
+            })
+        })
+        .transpose()?;
+    let filter = Filter {
+        method: query.method,
+        path_prefix: query.path_prefix,
+        status,
+        client_request_id: query.client_request_id,
+    };
+    let (entries, dropped) = state.control.journal.entries(&filter);
+    Ok(Json(json!({
+        "value": entries.iter().map(entry_json).collect::<Vec<_>>(),
+        "dropped": dropped,
+        "capacity": state.control.journal.capacity(),
+    }))
+    .into_response())
+}
+
+async fn clear_requests(State(state): State<AppState>) -> Response {
+    state.control.journal.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn rule_json(rule: &Rule) -> Value {
+    let spec = &rule.spec;
+    let mut body = Map::new();
+    body.insert("id".into(), json!(rule.id));
+    body.insert("method".into(), json!(spec.method));
+    body.insert("path".into(), json!(spec.path));
+    body.insert("status".into(), json!(spec.status));
+    body.insert("code".into(), json!(spec.code));
+    body.insert("message".into(), json!(spec.message));
+    body.insert("retryAfterSeconds".into(), json!(spec.retry_after_seconds));
+    body.insert("delayMs".into(), json!(spec.delay_ms));
+    body.insert("count".into(), json!(spec.count));
+    body.insert("probability".into(), json!(spec.probability));
+    body.insert("fired".into(), json!(rule.fired));
+    body.insert("remaining".into(), json!(rule.remaining));
+    Value::Object(body)
+}
+
+/// Reads a fault rule body; every member has its JSON kind checked.
+fn read_rule(body: &Map<String, Value>) -> Result<RuleSpec, ApiError> {
+    const MEMBERS: &[&str] = &[
+        "method",
+        "path",
+        "status",
+        "code",
+        "message",
+        "retryAfterSeconds",
+        "delayMs",
+        "count",
+        "probability",
+    ];
+    if let Some(unknown) = body.keys().find(|key| !MEMBERS.contains(&key.as_str())) {
+        return Err(ApiError::invalid(format!(
+            "'{unknown}' is not a member of a fault rule ({}).",
+            MEMBERS.join(", ")
+        ))
+        .with_target(unknown.clone()));
+    }
+    let wrong = |name: &str, expected: &str, value: &Value| {
+        ApiError::invalid(format!(
+            "'{name}' must be {expected}, not {}.",
+            json_kind(value)
+        ))
+        .with_target(name.to_string())
+    };
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
+        match body.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(other) => Err(wrong(name, "a string", other)),
+        }
+    };
+    let whole = |name: &str| -> Result<Option<u64>, ApiError> {
+        match body.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| wrong(name, "a non-negative integer", value)),
+        }
+    };
+    let probability = match body.get("probability") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            value
+                .as_f64()
+                .ok_or_else(|| wrong("probability", "a number", value))?,
+        ),
+    };
+    let status = whole("status")?.map(|status| u16::try_from(status).unwrap_or(u16::MAX));
+    Ok(RuleSpec {
+        method: text("method")?,
+        path: text("path")?.ok_or_else(|| {
+            ApiError::invalid("A fault rule needs a 'path' pattern, such as /v1.0/external/connections/*/items/*.")
+                .with_target("path")
+        })?,
+        status,
+        code: text("code")?,
+        message: text("message")?,
+        retry_after_seconds: whole("retryAfterSeconds")?,
+        delay_ms: whole("delayMs")?,
+        count: whole("count")?,
+        probability,
+    })
+}
+
+/// `POST /_emulator/faults`: `201` with the rule and its id.
+async fn add_fault(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let spec = read_rule(&body)?;
+    let rule = state.control.faults.add(spec).map_err(|violation| {
+        ApiError::invalid(format!("{}.", violation.message)).with_target(violation.target)
+    })?;
+    Ok((StatusCode::CREATED, Json(rule_json(&rule))).into_response())
+}
+
+async fn list_faults(State(state): State<AppState>) -> Response {
+    let rules = state.control.faults.list();
+    Json(json!({ "value": rules.iter().map(rule_json).collect::<Vec<_>>() })).into_response()
+}
+
+async fn clear_faults(State(state): State<AppState>) -> Response {
+    state.control.faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn delete_fault(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !state.control.faults.delete(&id) {
+        return Err(ApiError::not_found("FaultRule").with_target(id));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -42,6 +42,8 @@ pub enum ErrorCode {
     RequestTimeout,
     /// The emulator cannot serve the request now (a stopped thread, a broken index).
     ServiceNotAvailable,
+    /// `--throttle` or `--throttle-concurrency` was exceeded.
+    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -63,6 +65,7 @@ impl ErrorCode {
             ErrorCode::InternalServerError => "InternalServerError",
             ErrorCode::ServiceNotAvailable => "serviceNotAvailable",
             ErrorCode::RequestTimeout => "requestTimeout",
+            ErrorCode::TooManyRequests => "TooManyRequests",
         }
     }
 
@@ -84,6 +87,7 @@ impl ErrorCode {
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ServiceNotAvailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -102,13 +106,17 @@ pub struct ApiError {
     pub message: String,
     pub target: Option<String>,
     pub inner: Option<InnerError>,
-    /// Graph's `error.details`: one entry per problem when a request has several (boxed: most
-    /// errors have none, and every `Result` carries the size of its error).
-    pub details: Option<Box<ErrorDetails>>,
+    /// What few errors carry (boxed: every `Result` carries the size of its error).
+    pub extra: Option<Box<ErrorExtra>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorDetails(pub Vec<ErrorDetail>);
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ErrorExtra {
+    /// Graph's `error.details`: one entry per problem when a request has several.
+    pub details: Vec<ErrorDetail>,
+    /// A status and code chosen by a fault rule, outside the catalogue.
+    pub injected: Option<(StatusCode, String)>,
+}
 
 /// One entry of `error.details`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,13 +136,36 @@ impl ApiError {
             message: message.into(),
             target: None,
             inner: None,
-            details: None,
+            extra: None,
         }
     }
 
     pub fn with_details(mut self, details: Vec<ErrorDetail>) -> ApiError {
-        self.details = Some(Box::new(ErrorDetails(details)));
+        self.extra.get_or_insert_with(Box::default).details = details;
         self
+    }
+
+    /// An answer chosen by a fault rule: any error status, any code.
+    pub fn injected(status: StatusCode, code: String, message: String) -> ApiError {
+        let mut error = ApiError::new(ErrorCode::InternalServerError, message);
+        error.extra.get_or_insert_with(Box::default).injected = Some((status, code));
+        error
+    }
+
+    pub fn details(&self) -> &[ErrorDetail] {
+        self.extra.as_ref().map_or(&[], |extra| &extra.details)
+    }
+
+    /// The `error.code` string sent.
+    pub fn code_str(&self) -> &str {
+        match self
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.injected.as_ref())
+        {
+            Some((_, code)) => code,
+            None => self.code.as_str(),
+        }
     }
 
     /// The whole explanation in one sentence or two: the message, then the inner message
@@ -194,7 +225,14 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
-        self.code.http_status()
+        match self
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.injected.as_ref())
+        {
+            Some((status, _)) => *status,
+            None => self.code.http_status(),
+        }
     }
 }
 

@@ -678,7 +678,7 @@ pub async fn load_files(state: &AppState, files: &[PathBuf]) -> anyhow::Result<C
         .await?
         .map_err(|error| {
             let mut text = error.message.clone();
-            for detail in error.details.iter().flat_map(|details| details.0.iter()) {
+            for detail in error.details() {
                 text.push_str(&format!("\n  {}: {}", detail.target, detail.message));
             }
             anyhow::anyhow!(text)

@@ -5,6 +5,7 @@
 
 pub mod connections;
 pub mod context;
+pub mod control;
 pub mod directory;
 pub mod emulator;
 pub mod error;
@@ -35,6 +36,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/beta", graph.layer(Extension(ApiVersion::Beta)))
         .nest("/_emulator", emulator::routes())
         .fallback(context::root_fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            control::graph_control,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             context::request_context,

@@ -108,10 +108,12 @@ fn read_request(body: &serde_json::Map<String, Value>) -> Result<RetrievalReques
         None | Some(Value::Null) => MAX_RESULTS,
         Some(value) => match value.as_u64() {
             Some(n) if (1..=MAX_RESULTS as u64).contains(&n) => n as usize,
-            _ => return Err(ApiError::invalid(format!(
+            _ => {
+                return Err(ApiError::invalid(format!(
                 "maximumNumberOfResults must be an integer from 1 to {MAX_RESULTS}, not {value}."
             ))
-            .with_target("maximumNumberOfResults")),
+                .with_target("maximumNumberOfResults"))
+            }
         },
     };
     Ok(RetrievalRequest {

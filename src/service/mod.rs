@@ -7,6 +7,7 @@
 pub mod access;
 pub mod applications;
 pub mod connections;
+pub mod control;
 pub mod directory;
 pub mod fixtures;
 pub mod groups;

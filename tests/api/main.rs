@@ -2,6 +2,7 @@
 
 mod access;
 mod connections;
+mod control;
 mod fixtures;
 mod hardening;
 mod hardening_directory;

@@ -1,0 +1,141 @@
+//! What every Graph request (`/v1.0`, `/beta`, also each `$batch` sub-request) passes through
+//! inside the request context: throttling, then fault rules, then the handler; and afterwards
+//! its entry in the request journal.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::context::RequestIds;
+use super::error::{ApiError, ErrorCode};
+use crate::service::control::journal::Entry;
+use crate::service::control::throttle;
+use crate::state::AppState;
+
+/// Marks a `$batch` sub-request: `"<batch request id>/<sub-request id>"`, for its journal entry.
+#[derive(Debug, Clone)]
+pub struct BatchMember(pub String);
+
+fn is_graph_path(path: &str) -> bool {
+    let version = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    version.eq_ignore_ascii_case("v1.0") || version.eq_ignore_ascii_case("beta")
+}
+
+/// An answer with `Retry-After`.
+fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
+    if let Some(seconds) = seconds {
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    response
+}
+
+pub async fn graph_control(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    if !is_graph_path(&path) {
+        return next.run(request).await;
+    }
+    let started = Instant::now();
+    let time = state.clock.now();
+    let method = request.method().to_string();
+    let caller = crate::auth::caller_from_authorization(
+        request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok()),
+    );
+    let client_request_id = request
+        .extensions()
+        .get::<RequestIds>()
+        .map(|ids| ids.client_request_id.clone())
+        .unwrap_or_default();
+    let batch = request
+        .extensions()
+        .get::<BatchMember>()
+        .map(|member| member.0.clone());
+    let request_bytes = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut fault = None;
+    let mut throttled = false;
+
+    let response = 'answer: {
+        // Throttling first: a request the limits refuse never reaches a fault rule, and a request
+        // slowed by a rule's delay counts as in flight.
+        let admission = match throttle::connection_key(caller.tenant.as_str(), &path) {
+            None => None,
+            Some(key) => match state.control.throttle.admit(&key, time) {
+                Ok(admission) => Some(admission),
+                Err(refusal) => {
+                    throttled = true;
+                    break 'answer with_retry_after(
+                        ApiError::new(
+                            ErrorCode::TooManyRequests,
+                            format!(
+                                "Too many requests to this connection ({} over the emulator's --throttle limits); retry after {} seconds.",
+                                refusal.reason, refusal.retry_after_seconds
+                            ),
+                        )
+                        .into_response(),
+                        Some(refusal.retry_after_seconds),
+                    );
+                }
+            },
+        };
+        if let Some(firing) = state.control.faults.fire(&method, &path) {
+            fault = Some(firing.rule_id.clone());
+            if firing.delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(firing.delay_ms)).await;
+            }
+            if let Some((status, code, message)) = firing.answer {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                break 'answer with_retry_after(
+                    ApiError::injected(status, code, message).into_response(),
+                    firing.retry_after_seconds,
+                );
+            }
+        }
+        let response = next.run(request).await;
+        drop(admission);
+        response
+    };
+
+    let error = response.extensions().get::<ApiError>();
+    let retry_after_seconds = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    state.control.journal.record(Entry {
+        sequence: 0,
+        time,
+        method,
+        path,
+        status: response.status().as_u16(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        tenant: caller.tenant.as_str().to_string(),
+        caller: caller.user.clone().unwrap_or_else(|| caller.app_id.clone()),
+        client_request_id,
+        request_bytes,
+        error_code: error.map(|error| error.code_str().to_string()),
+        error_message: error
+            .map(|error| crate::domain::excerpt(&error.full_message(), 300).into_owned()),
+        retry_after_seconds,
+        fault,
+        throttled,
+        batch,
+    });
+    response
+}

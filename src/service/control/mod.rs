@@ -1,0 +1,193 @@
+//! The test control plane (`/_emulator/*`) as use cases: reset, the clock, tokens, "why can this
+//! user see this item", and the request journal, fault rules and throttling that the Graph
+//! requests pass through. Handlers in `http::emulator` only read requests and render answers.
+
+pub mod faults;
+pub mod journal;
+pub mod throttle;
+
+use serde_json::Value;
+
+use super::Error;
+use crate::domain::acl::AclEntry;
+use crate::domain::ids::{ConnectionId, ItemId, TenantId};
+use crate::state::AppState;
+
+pub use faults::Faults;
+pub use journal::Journal;
+pub use throttle::Throttle;
+
+/// The control plane's own state, shared by every request.
+#[derive(Debug, Clone)]
+pub struct Control {
+    pub journal: Journal,
+    pub faults: Faults,
+    pub throttle: Throttle,
+}
+
+impl Control {
+    pub fn new(journal_size: usize, fault_seed: u64, limits: throttle::Limits) -> Control {
+        Control {
+            journal: Journal::new(journal_size),
+            faults: Faults::new(fault_seed),
+            throttle: Throttle::new(limits),
+        }
+    }
+}
+
+/// Empties all state, or one tenant's; the index and the principal cache follow in the store's
+/// post-commit effect, so no write can land between the resets (nor be skipped if the client
+/// goes away).
+pub async fn reset(state: &AppState, tenant: Option<TenantId>) -> Result<(), Error> {
+    let (index, principals, reset_tenant) = (
+        state.index.clone(),
+        state.principals.clone(),
+        tenant.clone(),
+    );
+    let effect: crate::store::Effect = Box::new(move || {
+        index.reset(reset_tenant.as_ref());
+        match &reset_tenant {
+            Some(tenant) => principals.membership_changed(tenant),
+            None => principals.clear(),
+        }
+    });
+    state.store.reset(tenant, Some(effect)).await?;
+    state.index.flush().await?;
+    Ok(())
+}
+
+/// Moves the emulator's clock forward and settles what came due (schema operations, index lag).
+pub async fn advance_clock(
+    state: &AppState,
+    by: chrono::Duration,
+) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    state.clock.advance(by).map_err(|error| {
+        Error::Invalid(crate::domain::Violation::new("seconds", format!("{error}")))
+    })?;
+    super::schema::settle_all(state).await?;
+    state.index.release_due();
+    Ok(state.clock.now())
+}
+
+/// What a token request asks for.
+#[derive(Debug, Clone)]
+pub struct TokenInput {
+    pub tenant: TenantId,
+    pub user: Option<String>,
+    pub app: Option<String>,
+    /// `None`: the declared application's granted roles (if it is declared).
+    pub roles: Option<Vec<String>>,
+    pub scopes: Vec<String>,
+}
+
+/// Mints a token for a directory user (by id or UPN) of the tenant, or for an application.
+pub async fn mint_token(state: &AppState, input: TokenInput) -> Result<String, Error> {
+    let mut request = crate::auth::TokenRequest {
+        tenant: Some(input.tenant.as_str().to_string()),
+        app_id: input.app.clone(),
+        roles: input.roles.clone().unwrap_or_default(),
+        scopes: input.scopes,
+        ..Default::default()
+    };
+    // An app token for a declared application carries the roles granted to it, unless the
+    // request names roles itself.
+    if let (Some(app_id), None, None) = (&input.app, &input.user, &input.roles) {
+        if let Some(app) = super::applications::find(state, &input.tenant, app_id).await? {
+            request.roles = app.roles;
+        }
+    }
+    if let Some(user) = &input.user {
+        let Some(found) = super::access::find_user(state, &input.tenant, user).await? else {
+            return Err(Error::NotFound {
+                kind: super::ResourceKind::User,
+                id: user.clone(),
+            });
+        };
+        request.user_id = Some(found.id.as_str().to_string());
+        request.user_principal_name = Some(found.user_principal_name);
+    }
+    Ok(crate::auth::mint(&request, state.clock.now()))
+}
+
+/// Why a user may or may not see an item, and with a question, what it would yield to retrieval.
+#[derive(Debug, Clone)]
+pub struct AccessExplanation {
+    pub allowed: bool,
+    pub matched_entries: Vec<AclEntry>,
+    pub reason: String,
+    pub paths: Vec<Vec<String>>,
+    pub retrieval: Option<RetrievalExplanation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetrievalExplanation {
+    pub query_words: Vec<String>,
+    pub passages: usize,
+    pub extracts: Vec<super::retrieval::Extract>,
+}
+
+pub async fn explain_access(
+    state: &AppState,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    item_id: &ItemId,
+    user: &str,
+    question: Option<String>,
+) -> Result<AccessExplanation, Error> {
+    let explanation = super::access::explain(state, tenant, connection_id, item_id, user).await?;
+    let acl = &explanation.item.acl;
+    let matched_entries = explanation
+        .decision
+        .matched
+        .iter()
+        .map(|index| acl[*index].clone())
+        .collect();
+    let paths = explanation
+        .decision
+        .chains
+        .iter()
+        .map(|(_, chain)| chain.iter().map(|member| member.describe()).collect())
+        .collect();
+    let retrieval = match question.filter(|q| !q.trim().is_empty()) {
+        None => None,
+        Some(question) => {
+            let text = state
+                .index
+                .effective_schema(tenant, connection_id)
+                .map(|schema| super::retrieval::item_text(&explanation.item, &schema))
+                .unwrap_or_default();
+            let query_words = crate::domain::retrieval::query_words(&question);
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    let passages = crate::domain::retrieval::passages(&text).len();
+                    let extracts = super::retrieval::extracts(&[text], &query_words)
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    RetrievalExplanation {
+                        query_words,
+                        passages,
+                        extracts,
+                    }
+                })
+                .await
+                .map_err(|error| Error::Internal(error.to_string()))?,
+            )
+        }
+    };
+    Ok(AccessExplanation {
+        allowed: explanation.decision.allowed,
+        matched_entries,
+        reason: explanation.decision.reason,
+        paths,
+        retrieval,
+    })
+}
+
+/// A JSON number of seconds as a clock step: finite, not negative, at most a billion.
+pub fn seconds(value: Option<&Value>) -> Option<chrono::Duration> {
+    value
+        .and_then(Value::as_f64)
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds <= 1e9)
+        .map(|seconds| chrono::Duration::milliseconds((seconds * 1000.0) as i64))
+}

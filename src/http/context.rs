@@ -2,7 +2,7 @@
 //! Graph's response headers, and rendering of every error as Graph's envelope.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -282,7 +282,8 @@ pub fn too_large(limit: Option<usize>) -> ApiError {
 
 /// Answers paths under a Graph version that match no route, as Graph does:
 /// `400 BadRequest` "Resource not found for the segment '...'".
-pub async fn graph_fallback(uri: Uri) -> Response {
+/// The router nests the version, so the original URI (which still has it) is read.
+pub async fn graph_fallback(OriginalUri(uri): OriginalUri) -> Response {
     let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
     let segment =
         first_unknown_segment(&segments).unwrap_or_else(|| segments.last().copied().unwrap_or(""));

@@ -20,6 +20,23 @@ pub struct RequestIds {
     pub client_request_id: String,
 }
 
+impl RequestIds {
+    /// A new request id, and the client's `client-request-id` (or the request id when it sent none).
+    pub fn for_request(headers: &axum::http::HeaderMap) -> RequestIds {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let client_request_id = headers
+            .get("client-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty() && value.len() <= 256)
+            .map(str::to_string)
+            .unwrap_or_else(|| request_id.clone());
+        RequestIds {
+            request_id,
+            client_request_id,
+        }
+    }
+}
+
 /// Graph's JSON content type (evidence 6.1).
 pub const GRAPH_JSON_CONTENT_TYPE: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -96,18 +113,7 @@ pub async fn request_context(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let client_request_id = request
-        .headers()
-        .get("client-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| !value.is_empty() && value.len() <= 256)
-        .map(str::to_string)
-        .unwrap_or_else(|| request_id.clone());
-    let ids = RequestIds {
-        request_id,
-        client_request_id,
-    };
+    let ids = RequestIds::for_request(request.headers());
     request.extensions_mut().insert(ids.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -197,6 +203,19 @@ async fn render_error(
             error_for_bare_status(status, method, path, &text)
         }
     };
+    let body = error_envelope(&error, ids, state).to_string();
+    parts.status = error.status();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Graph's error envelope for `error`: `{"error": {"code", "message", "target"?, "details"?,
+/// "innerError": {"code"?, "source"?, "message"?, "date", "request-id", "client-request-id"}}}`.
+pub fn error_envelope(error: &ApiError, ids: &RequestIds, state: &AppState) -> serde_json::Value {
     let date = state.clock.now().format("%Y-%m-%dT%H:%M:%S").to_string();
     let mut inner = serde_json::Map::new();
     if let Some(inner_error) = &error.inner {
@@ -224,14 +243,7 @@ async fn render_error(
         envelope.insert("details".into(), serde_json::Value::Array(details));
     }
     envelope.insert("innerError".into(), serde_json::Value::Object(inner));
-    let body = json!({ "error": envelope }).to_string();
-    parts.status = error.status();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
+    json!({ "error": envelope })
 }
 
 /// Errors produced by the router or by axum itself, which carry only a status.

@@ -42,6 +42,8 @@ pub enum ErrorCode {
     RequestTimeout,
     /// The emulator cannot serve the request now (a stopped thread, a broken index).
     ServiceNotAvailable,
+    /// A `$batch` sub-request not run because a request it depends on failed.
+    FailedDependency,
 }
 
 impl ErrorCode {
@@ -63,6 +65,7 @@ impl ErrorCode {
             ErrorCode::InternalServerError => "InternalServerError",
             ErrorCode::ServiceNotAvailable => "serviceNotAvailable",
             ErrorCode::RequestTimeout => "requestTimeout",
+            ErrorCode::FailedDependency => "FailedDependency",
         }
     }
 
@@ -84,6 +87,7 @@ impl ErrorCode {
             ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ServiceNotAvailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::FailedDependency => StatusCode::FAILED_DEPENDENCY,
         }
     }
 }
@@ -322,6 +326,7 @@ mod tests {
             ErrorCode::InternalServerError,
             ErrorCode::ServiceNotAvailable,
             ErrorCode::RequestTimeout,
+            ErrorCode::FailedDependency,
         ] {
             assert!(code.http_status().is_client_error() || code.http_status().is_server_error());
             assert!(!code.as_str().is_empty());

@@ -62,6 +62,7 @@ impl App {
             clock,
             index,
             principals: PrincipalCache::default(),
+            router: Default::default(),
         };
         // The index is derived from the store: settle what came due while gcemu was down, then rebuild.
         service::schema::settle_all(&state)
@@ -133,6 +134,8 @@ impl App {
         };
         sweeper.abort();
         releaser.abort();
+        // The router holds the state, and the state the router (for `$batch`): break the cycle.
+        self.state.router.clear();
         // Index work already acknowledged to clients is committed before the process ends.
         self.state.index.shutdown().await;
         served

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::http::batch::RouterHandle;
 use crate::index::SearchIndex;
 use crate::service::access::PrincipalCache;
 use crate::store::Store;
@@ -15,4 +16,6 @@ pub struct AppState {
     pub clock: SharedClock,
     pub index: SearchIndex,
     pub principals: PrincipalCache,
+    /// The built router, through which `$batch` dispatches its sub-requests (set by `http::router`).
+    pub router: RouterHandle,
 }

@@ -79,6 +79,9 @@ struct SubRequest {
     body: Bytes,
     /// Indices of earlier requests this one waits for (no duplicates).
     depends_on: Vec<usize>,
+    /// Answered with this error instead of being dispatched: a problem Graph reports for this
+    /// request alone (an absolute url), not for the whole batch.
+    refusal: Option<ApiError>,
 }
 
 /// What the batch request itself contributes to each sub-request.
@@ -146,15 +149,20 @@ pub async fn batch(State(state): State<AppState>, request: Request) -> Result<Re
             for (dependency, run) in dependencies {
                 let outcome = run.await;
                 if outcome.status >= 400 {
-                    return Arc::new(failed_dependency(
-                        &state,
-                        &request,
-                        &dependency,
-                        outcome.status,
-                    ));
+                    let error = ApiError::new(
+                        ErrorCode::FailedDependency,
+                        format!(
+                            "Request '{}' was not run: request '{dependency}', on which it depends, failed with status {}.",
+                            request.id, outcome.status
+                        ),
+                    );
+                    return Arc::new(error_outcome(&state, &request, &error));
                 }
             }
-            Arc::new(dispatch(router, request).await)
+            match &request.refusal {
+                Some(error) => Arc::new(error_outcome(&state, &request, error)),
+                None => Arc::new(dispatch(router, request).await),
+            }
         };
         runs.push(run.boxed().shared());
     }
@@ -240,20 +248,14 @@ async fn outcome_of(response: Response) -> Outcome {
     }
 }
 
-/// The `424` of a request whose dependency failed, in Graph's error envelope.
-fn failed_dependency(state: &AppState, sub: &SubRequest, dependency: &str, status: u16) -> Outcome {
-    let error = ApiError::new(
-        ErrorCode::FailedDependency,
-        format!(
-            "Request '{}' was not run: request '{dependency}', on which it depends, failed with status {status}.",
-            sub.id
-        ),
-    );
+/// The answer of a request that is not dispatched (a failed dependency, an absolute url), in
+/// Graph's error envelope, with the headers a dispatched error would have.
+fn error_outcome(state: &AppState, sub: &SubRequest, error: &ApiError) -> Outcome {
     let ids = RequestIds::for_request(&sub.headers);
     tracing::info!(
         method = %sub.method,
         path = sub.uri.path(),
-        status = 424,
+        status = error.status().as_u16(),
         request_id = %ids.request_id,
         "batch sub-request not run"
     );
@@ -264,7 +266,7 @@ fn failed_dependency(state: &AppState, sub: &SubRequest, dependency: &str, statu
     Outcome {
         status: error.status().as_u16(),
         headers,
-        body: Some(context::error_envelope(&error, &ids, state)),
+        body: Some(context::error_envelope(error, &ids, state)),
     }
 }
 
@@ -456,22 +458,27 @@ fn read_request(
         })?;
 
     let url = required_string("url")?;
+    let mut refusal = None;
     let path_and_query = match relative_target(url, outer.version) {
         Ok(path_and_query) => path_and_query,
         Err(UrlProblem::Absolute) => {
-            return Err(refused(
-                member("url"),
-                format!(
-                    "The url of request '{id}' is absolute ('{url}'); a batch takes URLs relative to the version, such as '/external/connections'."
-                ),
-            ))
+            refusal = Some(
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "The url of request '{id}' is absolute ('{url}'); a batch takes URLs relative to the version, such as '/external/connections', and Graph does not run absolute ones."
+                    ),
+                )
+                .with_target("url"),
+            );
+            format!("/{}/", outer.version.as_str())
         }
-        Err(UrlProblem::Batch) => {
-            return Err(refused(
-                member("url"),
-                format!("Request '{id}' is itself a batch ('{url}'); a batch cannot contain another batch."),
-            ))
-        }
+        Err(UrlProblem::Batch) => return Err(refused(
+            member("url"),
+            format!(
+                "Request '{id}' is itself a batch ('{url}'); a batch cannot contain another batch."
+            ),
+        )),
     };
     let uri: Uri = match &outer.origin {
         Some(origin) => format!("{origin}{path_and_query}"),
@@ -614,6 +621,7 @@ fn read_request(
         headers,
         body,
         depends_on,
+        refusal,
     })
 }
 
@@ -691,8 +699,9 @@ const URL_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b']');
 
 /// The request target of a batch URL: `/{version}/` then the URL with or without its leading
-/// `/`, its fragment dropped. Absolute URLs (`https://graph.microsoft.com/v1.0/...`) are refused,
-/// as Graph refuses them ("Invalid batch payload format"), and so is `$batch` itself.
+/// `/`, its fragment dropped. Absolute URLs (`https://graph.microsoft.com/v1.0/...`) are not
+/// run, as Graph does not run them (msgraph-sdk-python#1015, msgraph-sdk-python-core#1116,
+/// microsoft-graph-docs-contrib#8576), and `$batch` itself is refused.
 fn relative_target(url: &str, version: ApiVersion) -> Result<String, UrlProblem> {
     if has_scheme(url) {
         return Err(UrlProblem::Absolute);

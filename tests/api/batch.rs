@@ -370,11 +370,6 @@ async fn malformed_batches_are_refused_whole_naming_the_request() {
             &["inner", "batch"],
         ),
         (
-            "an absolute url",
-            json!({"requests": [valid(), get("abs", "https://graph.microsoft.com/v1.0/external/connections")]}),
-            &["abs", "absolute"],
-        ),
-        (
             "a missing url",
             json!({"requests": [valid(), {"id": "nourl", "method": "GET"}]}),
             &["nourl", "url"],
@@ -458,6 +453,35 @@ async fn a_url_with_the_version_again_is_an_unknown_segment_as_in_graph() {
         "paths are normalized as for direct requests"
     );
     assert_eq!(responses[2]["body"]["id"], "tickets");
+}
+
+#[tokio::test]
+async fn an_absolute_url_gets_its_own_400_and_the_rest_of_the_batch_runs() {
+    let app = ready_app(Config::for_tests()).await;
+    let absolute = format!("{}/v1.0{ITEMS}/A1", app.address);
+    let reply = batch(
+        &app,
+        BATCH,
+        vec![
+            json!({"id": "abs", "method": "PUT", "url": absolute,
+                   "headers": {"Content-Type": "application/json"}, "body": item("absolute")}),
+            depends(get("after", &format!("{ITEMS}/A1")), &["abs"]),
+            put("rel", "A2", item("relative")),
+        ],
+    )
+    .await;
+    let responses = responses(&reply, &["abs", "after", "rel"]);
+    assert_sub_error(&responses[0], 400, "BadRequest");
+    let message = responses[0]["body"]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("'abs'") && message.contains("absolute"),
+        "{message}"
+    );
+    assert_sub_error(&responses[1], 424, "FailedDependency");
+    assert_eq!(responses[2]["status"], 200, "{}", responses[2]);
+    app.get(&format!("/v1.0{ITEMS}/A1"))
+        .await
+        .assert_error(404, "ItemNotFound");
 }
 
 #[tokio::test]

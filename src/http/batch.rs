@@ -31,6 +31,9 @@ use crate::state::AppState;
 /// At most this many requests in one batch.
 pub const MAX_REQUESTS: usize = 20;
 
+/// At most this many headers in one sub-request, as the HTTP server allows on a direct request.
+const MAX_HEADERS: usize = 100;
+
 /// A handle to the built router, so that `$batch` can dispatch through it. The router holds the
 /// state and the state holds this handle, so `App::serve` clears it when it stops.
 #[derive(Clone, Default)]
@@ -473,12 +476,14 @@ fn read_request(
             );
             format!("/{}/", outer.version.as_str())
         }
-        Err(UrlProblem::Batch) => return Err(refused(
-            member("url"),
-            format!(
+        Err(UrlProblem::Batch) => {
+            return Err(refused(
+                member("url"),
+                format!(
                 "Request '{id}' is itself a batch ('{url}'); a batch cannot contain another batch."
             ),
-        )),
+            ))
+        }
     };
     let uri: Uri = match &outer.origin {
         Some(origin) => format!("{origin}{path_and_query}"),
@@ -495,6 +500,15 @@ fn read_request(
     let mut headers = HeaderMap::new();
     match request.get("headers") {
         None | Some(Value::Null) => {}
+        Some(Value::Object(given)) if given.len() > MAX_HEADERS => {
+            return Err(refused(
+                member("headers"),
+                format!(
+                    "Request '{id}' has {} headers; at most {MAX_HEADERS} are allowed.",
+                    given.len()
+                ),
+            ))
+        }
         Some(Value::Object(given)) => {
             for (name, value) in given {
                 let text = match value {

@@ -399,6 +399,17 @@ async fn malformed_batches_are_refused_whole_naming_the_request() {
             json!({"requests": [valid(), {"id": "dep", "method": "GET", "url": ITEMS, "dependsOn": "ok"}]}),
             &["dep", "array"],
         ),
+        (
+            "too many headers",
+            json!({"requests": [valid(), {"id": "many", "method": "GET", "url": ITEMS,
+                "headers": (0..101).map(|n| (format!("x-h{n}"), json!("v"))).collect::<serde_json::Map<_, _>>()}]}),
+            &["many", "101", "100"],
+        ),
+        (
+            "a header that is not a valid HTTP header",
+            json!({"requests": [valid(), {"id": "badheader", "method": "GET", "url": ITEMS, "headers": {"bad name": "v"}}]}),
+            &["badheader", "bad name"],
+        ),
         ("no requests member", json!({"value": []}), &["requests"]),
         (
             "an empty requests array",

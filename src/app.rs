@@ -72,6 +72,7 @@ impl App {
             index,
             principals: PrincipalCache::default(),
             control,
+            router: Default::default(),
         };
         // The index is derived from the store: settle what came due while gcemu was down, then rebuild.
         service::schema::settle_all(&state)
@@ -143,6 +144,8 @@ impl App {
         };
         sweeper.abort();
         releaser.abort();
+        // The router holds the state, and the state the router (for `$batch`): break the cycle.
+        self.state.router.clear();
         // Index work already acknowledged to clients is committed before the process ends.
         self.state.index.shutdown().await;
         served

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::http::batch::RouterHandle;
 use crate::index::SearchIndex;
 use crate::service::access::PrincipalCache;
 use crate::service::control::Control;
@@ -18,4 +19,6 @@ pub struct AppState {
     pub principals: PrincipalCache,
     /// The request journal, fault rules and throttling (`service::control`).
     pub control: Control,
+    /// The built router, through which `$batch` dispatches its sub-requests (set by `http::router`).
+    pub router: RouterHandle,
 }

@@ -2,7 +2,7 @@
 //! Graph's response headers, and rendering of every error as Graph's envelope.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,23 @@ use crate::state::AppState;
 pub struct RequestIds {
     pub request_id: String,
     pub client_request_id: String,
+}
+
+impl RequestIds {
+    /// A new request id, and the client's `client-request-id` (or the request id when it sent none).
+    pub fn for_request(headers: &axum::http::HeaderMap) -> RequestIds {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let client_request_id = headers
+            .get("client-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty() && value.len() <= 256)
+            .map(str::to_string)
+            .unwrap_or_else(|| request_id.clone());
+        RequestIds {
+            request_id,
+            client_request_id,
+        }
+    }
 }
 
 /// Graph's JSON content type (evidence 6.1).
@@ -96,18 +113,7 @@ pub async fn request_context(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let client_request_id = request
-        .headers()
-        .get("client-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| !value.is_empty() && value.len() <= 256)
-        .map(str::to_string)
-        .unwrap_or_else(|| request_id.clone());
-    let ids = RequestIds {
-        request_id,
-        client_request_id,
-    };
+    let ids = RequestIds::for_request(request.headers());
     request.extensions_mut().insert(ids.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -197,6 +203,19 @@ async fn render_error(
             error_for_bare_status(status, method, path, &text)
         }
     };
+    let body = error_envelope(&error, ids, state).to_string();
+    parts.status = error.status();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Graph's error envelope for `error`: `{"error": {"code", "message", "target"?, "details"?,
+/// "innerError": {"code"?, "source"?, "message"?, "date", "request-id", "client-request-id"}}}`.
+pub fn error_envelope(error: &ApiError, ids: &RequestIds, state: &AppState) -> serde_json::Value {
     let date = state.clock.now().format("%Y-%m-%dT%H:%M:%S").to_string();
     let mut inner = serde_json::Map::new();
     if let Some(inner_error) = &error.inner {
@@ -224,14 +243,7 @@ async fn render_error(
         envelope.insert("details".into(), serde_json::Value::Array(details));
     }
     envelope.insert("innerError".into(), serde_json::Value::Object(inner));
-    let body = json!({ "error": envelope }).to_string();
-    parts.status = error.status();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
+    json!({ "error": envelope })
 }
 
 /// Errors produced by the router or by axum itself, which carry only a status.
@@ -282,7 +294,8 @@ pub fn too_large(limit: Option<usize>) -> ApiError {
 
 /// Answers paths under a Graph version that match no route, as Graph does:
 /// `400 BadRequest` "Resource not found for the segment '...'".
-pub async fn graph_fallback(uri: Uri) -> Response {
+/// The router nests the version, so the original URI (which still has it) is read.
+pub async fn graph_fallback(OriginalUri(uri): OriginalUri) -> Response {
     let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
     let segment =
         first_unknown_segment(&segments).unwrap_or_else(|| segments.last().copied().unwrap_or(""));

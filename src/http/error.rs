@@ -44,6 +44,8 @@ pub enum ErrorCode {
     ServiceNotAvailable,
     /// `--throttle` or `--throttle-concurrency` was exceeded.
     TooManyRequests,
+    /// A `$batch` sub-request not run because a request it depends on failed.
+    FailedDependency,
 }
 
 impl ErrorCode {
@@ -66,6 +68,7 @@ impl ErrorCode {
             ErrorCode::ServiceNotAvailable => "serviceNotAvailable",
             ErrorCode::RequestTimeout => "requestTimeout",
             ErrorCode::TooManyRequests => "TooManyRequests",
+            ErrorCode::FailedDependency => "FailedDependency",
         }
     }
 
@@ -88,6 +91,7 @@ impl ErrorCode {
             ErrorCode::ServiceNotAvailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::FailedDependency => StatusCode::FAILED_DEPENDENCY,
         }
     }
 }
@@ -360,6 +364,7 @@ mod tests {
             ErrorCode::InternalServerError,
             ErrorCode::ServiceNotAvailable,
             ErrorCode::RequestTimeout,
+            ErrorCode::FailedDependency,
         ] {
             assert!(code.http_status().is_client_error() || code.http_status().is_server_error());
             assert!(!code.as_str().is_empty());

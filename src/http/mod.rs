@@ -3,6 +3,7 @@
 //! Invariant: this is the only module that knows Graph JSON, HTTP status codes and headers.
 //! Handlers extract, call one `service::` function, and render the result.
 
+pub mod batch;
 pub mod connections;
 pub mod context;
 pub mod control;
@@ -29,9 +30,12 @@ use extract::ApiVersion;
 ///    before routing): path tolerances;
 /// 2. `context::request_context`: request ids, Graph headers, error envelopes, access log.
 ///    Later layers (journal, faults, throttle, auth) go inside it, in that order.
+///
+/// `$batch` sends each sub-request through this same router (kept in `AppState::router`), after
+/// `normalize_path`, so sub-requests get every layer above.
 pub fn router(state: AppState) -> Router {
     let graph = graph_routes();
-    Router::new()
+    let router = Router::new()
         .nest("/v1.0", graph.clone().layer(Extension(ApiVersion::V1)))
         .nest("/beta", graph.layer(Extension(ApiVersion::Beta)))
         .nest("/_emulator", emulator::routes())
@@ -44,7 +48,9 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             context::request_context,
         ))
-        .with_state(state)
+        .with_state(state.clone());
+    state.router.set(router.clone());
+    router
 }
 
 /// The Graph API table, the same under `/v1.0` and `/beta`.
@@ -95,6 +101,7 @@ fn graph_routes() -> Router<AppState> {
             "/external/connections/{connection_id}/groups/{group_id}/members/{member_id}",
             delete(groups::remove_member),
         )
+        .route("/$batch", post(batch::batch))
         .route("/search/query", post(search::query))
         .route("/copilot/retrieval", post(retrieval::retrieve))
         .route("/users", get(directory::list_users).post(directory::create_user))

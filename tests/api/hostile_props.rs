@@ -122,6 +122,18 @@ fn routes() -> Vec<Route> {
             },
             as_user: true,
         },
+        route(Method::POST, "/v1.0/$batch", || {
+            json!({"requests": [
+                {"id": "put", "method": "PUT", "url": "/external/connections/tickets/items/seed",
+                 "headers": {"Content-Type": "application/json"}, "body": item_body()},
+                {"id": "get", "method": "GET", "url": "external/connections/tickets/items/seed?$select=id", "dependsOn": ["put"]},
+                {"id": "patch", "method": "PATCH", "url": "/external/connections/tickets/groups/seedgroup",
+                 "headers": {"Content-Type": "application/json", "Accept": "application/json"},
+                 "body": {"displayName": "Renamed"}, "dependsOn": ["get"]},
+                {"id": "bin", "method": "POST", "url": "/search/query",
+                 "headers": {"Content-Type": "application/json"}, "body": "eyJyZXF1ZXN0cyI6W119"}
+            ]})
+        }),
         route(
             Method::POST,
             "/_emulator/token",
@@ -343,6 +355,26 @@ async fn check(
         status,
         String::from_utf8_lossy(&bytes[..bytes.len().min(500)])
     );
+    // A batch answers 200; its sub-responses obey the same rule.
+    if status.is_success() {
+        if let Ok(Value::Object(batch)) = serde_json::from_slice::<Value>(&bytes) {
+            for response in batch
+                .get("responses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let sub_status = response["status"].as_u64().unwrap_or(0);
+                prop_assert!(
+                    (200..500).contains(&sub_status),
+                    "{} {}: a sub-response {}",
+                    method,
+                    url,
+                    response
+                );
+            }
+        }
+    }
     if status.is_client_error() {
         let envelope: Value = serde_json::from_slice(&bytes).map_err(|_| {
             TestCaseError::fail(format!("{method} {url}: {status} without a JSON body"))

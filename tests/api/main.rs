@@ -1,6 +1,7 @@
 //! One integration test binary: each module talks HTTP to a real server on a loopback port.
 
 mod access;
+mod batch;
 mod connections;
 mod control;
 mod fixtures;

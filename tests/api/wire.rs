@@ -19,6 +19,13 @@ async fn unknown_paths_get_graph_errors() {
     let reply = app.get("/beta/external/connections/abc/nothing").await;
     reply.assert_error(400, "BadRequest");
     assert!(reply.error_message().contains("'nothing'"));
+    // The first segment after the version is named too (the nested router strips the version).
+    let reply = app.get("/v1.0/nothing/external").await;
+    reply.assert_error(400, "BadRequest");
+    assert_eq!(
+        reply.error_message(),
+        "Resource not found for the segment 'nothing'."
+    );
     let reply = app.get("/v9.9/external/connections").await;
     reply.assert_error(400, "BadRequest");
     assert!(reply.error_message().contains("v9.9"));

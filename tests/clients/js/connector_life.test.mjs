@@ -1,7 +1,8 @@
 // A connector's whole life, driven through the official JS client @microsoft/microsoft-graph-client
 // against a running gcemu: connection, schema (following Location until `completed`), items with
-// every property type, activities, directory users and groups, external groups, ACL-trimmed search
-// as two different users, a refused request read as GraphError, and deleting the connection.
+// every property type, items sent through JSON batching (BatchRequestContent, POST /$batch), activities,
+// directory users and groups, external groups, ACL-trimmed search as two different users, a refused
+// request read as GraphError, and deleting the connection.
 //
 // GCEMU_URL is the emulator's root, for example http://127.0.0.1:5080 (a trailing /v1.0 is accepted).
 //
@@ -13,6 +14,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   AuthenticationHandler,
+  BatchRequestContent,
+  BatchResponseContent,
   Client,
   GraphError,
   HTTPMessageHandler,
@@ -443,6 +446,106 @@ describe(`a connector's life through @microsoft/microsoft-graph-client (connecti
     }
   });
 
+  // ------------------------------------------------------------------------------------------
+  // JSON batching with the client's own helpers: BatchRequestContent builds the body from fetch
+  // Requests, BatchResponseContent turns each sub-response back into a fetch Response.
+
+  const batchedIds = ["B1", "B2", "B3", "B4", "B5", "B6"];
+  const batchedItem = (n) => ({
+    acl: [{ type: "everyone", value: "everyone", accessType: "grant" }],
+    properties: { title: `Ink batch ${n}`, status: "open", priority: 100 + n },
+    content: { type: "text", value: `Cartridge order ${n}, sent in a JSON batch.` },
+  });
+
+  /** A batch step for an item. graph-client 3.0.7 keeps each Request URL's path after the host
+   *  as the batch url, so the URL leaves out the version ("/v1.0" there would reach the service as
+   *  an unknown segment). */
+  function itemRequest(itemId, method, body) {
+    const init = { method };
+    if (body !== undefined) {
+      init.headers = { "Content-Type": "application/json" };
+      init.body = JSON.stringify(body);
+    }
+    return new Request(new URL(`external/connections/${connectionId}/items/${itemId}`, root), init);
+  }
+
+  async function sendBatch(steps) {
+    const content = new BatchRequestContent(steps);
+    const body = await content.getContent();
+    assert.equal(body.requests.length, steps.length);
+    const raw = await connector.api("/$batch").post(body);
+    assert.ok(Array.isArray(raw.responses), `$batch answered ${JSON.stringify(raw)}`);
+    assert.deepEqual(
+      raw.responses.map((r) => r.id),
+      steps.map((s) => s.id),
+      "one response per request (gcemu answers in request order)",
+    );
+    return new BatchResponseContent(raw);
+  }
+
+  step("ingests items through BatchRequestContent and checks each response", async () => {
+    const steps = batchedIds.map((itemId, i) => ({
+      id: `put-${itemId}`,
+      request: itemRequest(itemId, "PUT", { id: itemId, ...batchedItem(i + 1) }),
+    }));
+    // One item the schema refuses: its own 400, the others are stored.
+    steps.push({
+      id: "put-BX",
+      request: itemRequest("BX", "PUT", { acl: batchedItem(0).acl, properties: { priority: "high" } }),
+    });
+    const responses = await sendBatch(steps);
+    for (const [i, itemId] of batchedIds.entries()) {
+      const response = responses.getResponseById(`put-${itemId}`);
+      assert.ok(response, `a response for put-${itemId}`);
+      assert.equal(response.status, 200, `put-${itemId}`);
+      assert.match(response.headers.get("content-type"), /^application\/json/);
+      const stored = await response.json();
+      assert.equal(stored.id, itemId);
+      assert.equal(stored.properties.title, `Ink batch ${i + 1}`);
+    }
+    const refused = responses.getResponseById("put-BX");
+    assert.equal(refused.status, 400);
+    const error = (await refused.json()).error;
+    assert.equal(error.code, "BadRequest");
+    assert.match(error.message, /priority/);
+    assert.equal(typeof error.innerError["request-id"], "string");
+
+    for (const [i, itemId] of batchedIds.entries()) {
+      const read = await connector.api(`/external/connections/${connectionId}/items/${itemId}`).get();
+      assert.equal(read.properties.title, `Ink batch ${i + 1}`);
+    }
+    const missing = await graphErrorOf(connector.api(`/external/connections/${connectionId}/items/BX`).get());
+    assert.equal(missing.statusCode, 404);
+  });
+
+  step("runs a serial batch (dependsOn) and a failed head's dependents get 424", async () => {
+    const serial = await sendBatch([
+      { id: "put", request: itemRequest("B7", "PUT", batchedItem(7)) },
+      { id: "get", request: itemRequest("B7", "GET"), dependsOn: ["put"] },
+      { id: "delete", request: itemRequest("B7", "DELETE"), dependsOn: ["get"] },
+      { id: "gone", request: itemRequest("B7", "GET"), dependsOn: ["delete"] },
+    ]);
+    assert.equal(serial.getResponseById("put").status, 200);
+    const read = serial.getResponseById("get");
+    assert.equal(read.status, 200);
+    assert.equal((await read.json()).properties.title, "Ink batch 7", "the GET ran after the PUT");
+    assert.equal(serial.getResponseById("delete").status, 204);
+    assert.equal(serial.getResponseById("gone").status, 404, "the last GET ran after the DELETE");
+
+    // All on one, whose head fails: every dependent gets 424 Failed Dependency.
+    const failed = await sendBatch([
+      { id: "head", request: itemRequest("nosuchitem", "GET") },
+      { id: "d1", request: itemRequest("B1", "GET"), dependsOn: ["head"] },
+      { id: "d2", request: itemRequest("B2", "GET"), dependsOn: ["head"] },
+    ]);
+    assert.equal(failed.getResponseById("head").status, 404);
+    for (const id of ["d1", "d2"]) {
+      const response = failed.getResponseById(id);
+      assert.equal(response.status, 424, id);
+      assert.equal((await response.json()).error.code, "FailedDependency");
+    }
+  });
+
   step("adds activities to an item", async () => {
     const activities = [
       {
@@ -560,6 +663,16 @@ describe(`a connector's life through @microsoft/microsoft-graph-client (connecti
 
     const nothing = await searchAs(bobUpn, "toner");
     assertHits(nothing, [], "bob (toner)");
+  });
+
+  step("finds the items ingested through $batch by search", async () => {
+    const container = await searchAs(bobUpn, "cartridge");
+    const hits = container.hits ?? [];
+    assert.deepEqual(sorted(hits.map((h) => h.hitId)), sorted(batchedIds), "bob's hits for 'cartridge'");
+    assert.equal(container.total, batchedIds.length);
+    for (const hit of hits) {
+      assert.equal(hit.resource.properties.title, `Ink batch ${hit.hitId.slice(1)}`);
+    }
   });
 
   step("applies a membership change to the very next search", async () => {

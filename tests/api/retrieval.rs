@@ -292,3 +292,34 @@ async fn the_explain_endpoint_says_which_passages_an_item_would_yield() {
         .await;
     assert!(plain.body.get("retrieval").is_none());
 }
+
+#[tokio::test]
+async fn retrieval_requests_can_be_batched() {
+    let app = ready().await;
+    let request = |id: &str, text: &str| {
+        json!({"id": id, "method": "POST", "url": "/copilot/retrieval",
+               "headers": {"Content-Type": "application/json"}, "body": question(text)})
+    };
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("/v1.0/$batch"))
+                .bearer_auth(token(json!({"upn": "bob@contoso.com"})))
+                .json(&json!({"requests": [request("1", "printer jam"), request("2", "lunch")]})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let responses = reply.body["responses"].as_array().unwrap();
+    assert_eq!(responses[0]["status"], 200);
+    assert_eq!(
+        responses[0]["body"]["retrievalHits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        responses[1]["body"]["retrievalHits"][0]["webUrl"],
+        "https://kb.contoso.com/kb4"
+    );
+}

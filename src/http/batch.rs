@@ -26,6 +26,7 @@ use tower::ServiceExt;
 use super::context::{self, RequestIds, GRAPH_JSON_CONTENT_TYPE};
 use super::error::{ApiError, ErrorCode};
 use super::extract::{json_kind, ApiVersion, JsonObject};
+use super::openapi::wire;
 use crate::state::AppState;
 
 /// At most this many requests in one batch.
@@ -105,6 +106,11 @@ struct Outcome {
     body: Option<Value>,
 }
 
+#[utoipa::path(
+    post, path = "/$batch", tag = "batch", operation_id = "batch",
+    request_body = wire::BatchRequest,
+    responses((status = 200, description = "One response per request, in request order (a malformed batch is refused whole with `400`).", body = wire::BatchResponse))
+)]
 pub async fn batch(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     if request.extensions().get::<InBatch>().is_some() {
         return Err(refused(

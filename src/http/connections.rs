@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::error::ApiError;
 use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
 use super::odata::QueryOptions;
+use super::openapi::wire;
 use crate::domain::connection::{
     ConnectionFields, ConnectionState, CONTENT_CATEGORIES, CONTENT_EXPERIENCES,
 };
@@ -53,6 +54,12 @@ fn declared_properties(version: ApiVersion) -> &'static [&'static str] {
     }
 }
 
+#[utoipa::path(
+    post, path = "/external/connections", tag = "connections", operation_id = "createConnection",
+    request_body = wire::ExternalConnectionCreate,
+    responses((status = 201, description = "Created, `state: draft`; the creating app is added to `authorizedAppIds`.", body = wire::ExternalConnection,
+            headers(("Location" = String, description = "Absolute URL of the new resource, built from the request's scheme, host and version."))))
+)]
 pub async fn create(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -74,6 +81,14 @@ pub async fn create(
         .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/external/connections", tag = "connections", operation_id = "listConnections",
+    params(
+        ("$top" = Option<u32>, Query, description = "At most this many entries."),
+        ("$select" = Option<String>, Query, description = "Comma-separated members to answer (`%24select` also works)."),
+        ("$filter" = Option<String>, Query, description = "`property eq 'value'` conditions joined by `and`.")),
+    responses((status = 200, description = "The tenant's connections the caller may see.", body = wire::ExternalConnectionCollection))
+)]
 pub async fn list(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -94,6 +109,13 @@ pub async fn list(
     Ok(Json(Value::Object(body)).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/external/connections/{connection_id}", tag = "connections", operation_id = "getConnection",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("$select" = Option<String>, Query, description = "Comma-separated members to answer (`%24select` also works).")),
+    responses((status = 200, description = "The connection.", body = wire::ExternalConnection))
+)]
 pub async fn get(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -109,6 +131,13 @@ pub async fn get(
     Ok(Json(Value::Object(options.project(body))).into_response())
 }
 
+#[utoipa::path(
+    patch, path = "/external/connections/{connection_id}", tag = "connections", operation_id = "updateConnection",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case).")),
+    request_body = wire::ExternalConnectionUpdate,
+    responses((status = 204, description = "Updated."))
+)]
 pub async fn update(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -141,6 +170,12 @@ pub async fn update(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/external/connections/{connection_id}", tag = "connections", operation_id = "deleteConnection",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case).")),
+    responses((status = 202, description = "Deleted (at once, in gcemu)."))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     graph: GraphRequest,

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::{GraphRequest, JsonObject, Members};
+use super::openapi::wire;
 use crate::domain::directory::{
     DirectoryGroup, DirectoryObject, DirectoryUser, GroupId, UserId, UserType,
 };
@@ -49,6 +50,11 @@ fn directory(error: service::Error) -> ApiError {
     ApiError::from_directory(error)
 }
 
+#[utoipa::path(
+    post, path = "/users", tag = "directory", operation_id = "createUser",
+    request_body = wire::UserCreate,
+    responses((status = 201, description = "Created.", body = wire::User))
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -125,6 +131,10 @@ pub(super) fn read_user(body: &Map<String, Value>) -> Result<DirectoryUser, ApiE
     })
 }
 
+#[utoipa::path(
+    get, path = "/users", tag = "directory", operation_id = "listUsers",
+    responses((status = 200, description = "The tenant's users.", body = wire::UserCollection))
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -139,6 +149,12 @@ pub async fn list_users(
     Ok(Json(collection(&graph, "users", value)).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/users/{user_id}", tag = "directory", operation_id = "getUser",
+    params(
+        ("user_id" = String, Path, description = "The user id or userPrincipalName.")),
+    responses((status = 200, description = "The user.", body = wire::User))
+)]
 pub async fn get_user(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -150,6 +166,12 @@ pub async fn get_user(
     Ok(Json(Value::Object(user_json(&graph, &user, true))).into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/users/{user_id}", tag = "directory", operation_id = "deleteUser",
+    params(
+        ("user_id" = String, Path, description = "The user id or userPrincipalName.")),
+    responses((status = 204, description = "Deleted."))
+)]
 pub async fn delete_user(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -161,6 +183,11 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post, path = "/groups", tag = "directory", operation_id = "createGroup",
+    request_body = wire::GroupCreate,
+    responses((status = 201, description = "Created.", body = wire::Group))
+)]
 pub async fn create_group(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -203,6 +230,10 @@ pub(super) fn read_group(body: &Map<String, Value>) -> Result<DirectoryGroup, Ap
     })
 }
 
+#[utoipa::path(
+    get, path = "/groups", tag = "directory", operation_id = "listGroups",
+    responses((status = 200, description = "The tenant's groups.", body = wire::GroupCollection))
+)]
 pub async fn list_groups(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -217,6 +248,12 @@ pub async fn list_groups(
     Ok(Json(collection(&graph, "groups", value)).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/groups/{group_id}", tag = "directory", operation_id = "getGroup",
+    params(
+        ("group_id" = String, Path, description = "The directory group id.")),
+    responses((status = 200, description = "The group.", body = wire::Group))
+)]
 pub async fn get_group(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -228,6 +265,12 @@ pub async fn get_group(
     Ok(Json(Value::Object(group_json(&graph, &group, true))).into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/groups/{group_id}", tag = "directory", operation_id = "deleteGroup",
+    params(
+        ("group_id" = String, Path, description = "The directory group id.")),
+    responses((status = 204, description = "Deleted."))
+)]
 pub async fn delete_group(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -240,6 +283,13 @@ pub async fn delete_group(
 }
 
 /// `POST /groups/{id}/members/$ref` with `{"@odata.id": ".../directoryObjects/{memberId}"}`: `204`.
+#[utoipa::path(
+    post, path = "/groups/{group_id}/members/$ref", tag = "directory", operation_id = "addGroupMember",
+    params(
+        ("group_id" = String, Path, description = "The directory group id.")),
+    request_body = wire::DirectoryReference,
+    responses((status = 204, description = "Added."))
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -271,6 +321,13 @@ pub async fn add_member(
 }
 
 /// `DELETE /groups/{id}/members/{memberId}/$ref`: `204`.
+#[utoipa::path(
+    delete, path = "/groups/{group_id}/members/{member_id}/$ref", tag = "directory", operation_id = "removeGroupMember",
+    params(
+        ("group_id" = String, Path, description = "The directory group id."),
+        ("member_id" = String, Path, description = "The member id.")),
+    responses((status = 204, description = "Removed."))
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -282,6 +339,12 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    get, path = "/groups/{group_id}/members", tag = "directory", operation_id = "listGroupMembers",
+    params(
+        ("group_id" = String, Path, description = "The directory group id.")),
+    responses((status = 200, description = "The group's direct members, users and groups.", body = wire::DirectoryObjectCollection))
+)]
 pub async fn list_members(
     State(state): State<AppState>,
     graph: GraphRequest,

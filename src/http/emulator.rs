@@ -5,13 +5,13 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{json_kind, ApiVersion, JsonObject};
+use super::openapi::wire;
 use crate::domain::ids::TenantId;
 use crate::domain::ids::{ConnectionId, ItemId};
 use crate::service;
@@ -19,28 +19,22 @@ use crate::service::control::faults::{Rule, RuleSpec};
 use crate::service::control::journal::{Entry, Filter};
 use crate::service::control::TokenInput;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/reset", post(reset))
-        .route("/clock", get(clock))
-        .route("/clock/advance", post(advance_clock))
-        .route("/token", post(token))
-        .route(
-            "/fixtures",
-            post(super::fixtures::load).get(super::fixtures::export),
-        )
-        .route(
-            "/connections/{connection_id}/items/{item_id}/access",
-            get(explain_access),
-        )
-        .route("/requests", get(requests).delete(clear_requests))
-        .route(
-            "/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
-        .route("/faults/{id}", delete(delete_fault))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(health))
+        .routes(routes!(reset))
+        .routes(routes!(clock))
+        .routes(routes!(advance_clock))
+        .routes(routes!(token))
+        .routes(routes!(super::fixtures::load, super::fixtures::export))
+        .routes(routes!(explain_access))
+        .routes(routes!(requests, clear_requests))
+        .routes(routes!(list_faults, add_fault, clear_faults))
+        .routes(routes!(delete_fault))
+        .routes(routes!(super::openapi::document))
 }
 
 /// A `?tenant=` value, or the default tenant.
@@ -63,6 +57,16 @@ struct AccessQuery {
 
 /// Whether a directory user may see an item, which ACL entries matched, and through which
 /// membership chains the group entries matched.
+#[utoipa::path(
+    get, path = "/connections/{connection_id}/items/{item_id}/access", tag = "control plane", operation_id = "explainAccess",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("item_id" = String, Path, description = "The item id."),
+        ("user" = String, Query, description = "The user: userPrincipalName or id."),
+        ("tenant" = Option<String>, Query, description = "A tenant id (the default tenant when absent)."),
+        ("query" = Option<String>, Query, description = "A Copilot Retrieval question: the answer then says which passages the item would yield.")),
+    responses((status = 200, description = "Whether the user may see the item, and why.", body = wire::AccessExplanation))
+)]
 async fn explain_access(
     State(state): State<AppState>,
     Path((connection_id, item_id)): Path<(String, String)>,
@@ -104,11 +108,20 @@ fn instant(time: chrono::DateTime<chrono::Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+#[utoipa::path(
+    get, path = "/clock", tag = "control plane", operation_id = "getClock",
+    responses((status = 200, description = "The emulator clock.", body = wire::Clock))
+)]
 async fn clock(State(state): State<AppState>) -> Response {
     Json(json!({ "now": instant(state.clock.now()) })).into_response()
 }
 
 /// Moves the emulator's clock forward by `{"seconds": N}` and settles what came due.
+#[utoipa::path(
+    post, path = "/clock/advance", tag = "control plane", operation_id = "advanceClock",
+    request_body = wire::ClockAdvance,
+    responses((status = 200, description = "The clock after the move; operations that came due are settled.", body = wire::Clock))
+)]
 async fn advance_clock(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
@@ -129,6 +142,13 @@ async fn advance_clock(
 
 /// `ok` while the store and indexer threads run and every index is usable; otherwise `503`
 /// with the reasons, so a container runtime (and a developer) sees why requests fail.
+#[utoipa::path(
+    get, path = "/health", tag = "control plane", operation_id = "health",
+    responses(
+        (status = 200, description = "`{\"status\": \"ok\"}` once ready.", body = wire::Health),
+        (status = 503, description = "`unhealthy`, with the reasons.", body = wire::Health)
+    )
+)]
 async fn health(State(state): State<AppState>) -> Response {
     let mut problems = Vec::new();
     if !state.store.is_alive() {
@@ -160,6 +180,12 @@ struct TenantQuery {
 }
 
 /// Empties all state, or one tenant's with `?tenant=`.
+#[utoipa::path(
+    post, path = "/reset", tag = "control plane", operation_id = "reset",
+    params(
+        ("tenant" = Option<String>, Query, description = "Empty only this tenant.")),
+    responses((status = 204, description = "All state (or the tenant's) emptied."))
+)]
 async fn reset(
     State(state): State<AppState>,
     Query(query): Query<TenantQuery>,
@@ -170,6 +196,11 @@ async fn reset(
 }
 
 /// `POST /_emulator/token`: a bearer token for a directory user (by id or UPN) or an application.
+#[utoipa::path(
+    post, path = "/token", tag = "control plane", operation_id = "mintToken",
+    request_body = wire::TokenRequest,
+    responses((status = 200, description = "A bearer token (an unsigned JWT that lenient mode accepts).", body = wire::TokenResponse))
+)]
 async fn token(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
@@ -270,6 +301,15 @@ fn entry_json(entry: &Entry) -> Value {
 }
 
 /// `GET /_emulator/requests`: the journal, oldest first, filtered.
+#[utoipa::path(
+    get, path = "/requests", tag = "control plane", operation_id = "listRequests",
+    params(
+        ("method" = Option<String>, Query, description = "Only this method."),
+        ("pathPrefix" = Option<String>, Query, description = "Only paths starting with this (version included)."),
+        ("status" = Option<u16>, Query, description = "Only this status."),
+        ("clientRequestId" = Option<String>, Query, description = "Only this client-request-id.")),
+    responses((status = 200, description = "The request journal, oldest first.", body = wire::RequestJournal))
+)]
 async fn requests(
     State(state): State<AppState>,
     Query(query): Query<RequestsQuery>,
@@ -297,6 +337,10 @@ async fn requests(
     .into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/requests", tag = "control plane", operation_id = "clearRequests",
+    responses((status = 204, description = "The journal emptied."))
+)]
 async fn clear_requests(State(state): State<AppState>) -> Response {
     state.control.journal.clear();
     StatusCode::NO_CONTENT.into_response()
@@ -389,6 +433,11 @@ fn read_rule(body: &Map<String, Value>) -> Result<RuleSpec, ApiError> {
 }
 
 /// `POST /_emulator/faults`: `201` with the rule and its id.
+#[utoipa::path(
+    post, path = "/faults", tag = "control plane", operation_id = "addFault",
+    request_body = wire::FaultRuleRequest,
+    responses((status = 201, description = "The rule, with its id.", body = wire::FaultRule))
+)]
 async fn add_fault(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
@@ -400,16 +449,30 @@ async fn add_fault(
     Ok((StatusCode::CREATED, Json(rule_json(&rule))).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/faults", tag = "control plane", operation_id = "listFaults",
+    responses((status = 200, description = "Every fault rule, used-up ones included.", body = wire::FaultRuleList))
+)]
 async fn list_faults(State(state): State<AppState>) -> Response {
     let rules = state.control.faults.list();
     Json(json!({ "value": rules.iter().map(rule_json).collect::<Vec<_>>() })).into_response()
 }
 
+#[utoipa::path(
+    delete, path = "/faults", tag = "control plane", operation_id = "clearFaults",
+    responses((status = 204, description = "Every rule removed."))
+)]
 async fn clear_faults(State(state): State<AppState>) -> Response {
     state.control.faults.clear();
     StatusCode::NO_CONTENT.into_response()
 }
 
+#[utoipa::path(
+    delete, path = "/faults/{id}", tag = "control plane", operation_id = "deleteFault",
+    params(
+        ("id" = String, Path, description = "The rule id.")),
+    responses((status = 204, description = "Removed."))
+)]
 async fn delete_fault(
     State(state): State<AppState>,
     Path(id): Path<String>,

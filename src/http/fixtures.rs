@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ErrorCode, ErrorDetail};
 use super::extract::{json_kind, ApiVersion, JsonObject};
+use super::openapi::wire;
 use crate::domain::application::Application;
 use crate::domain::directory::ExternalMemberType;
 use crate::domain::ids::TenantId;
@@ -472,6 +473,11 @@ fn counts_json(counts: &Counts) -> Value {
 }
 
 /// `POST /_emulator/fixtures`: loads a document; `200` with what was created per kind.
+#[utoipa::path(
+    post, path = "/fixtures", tag = "control plane", operation_id = "loadFixtures",
+    request_body = wire::FixturesDocument,
+    responses((status = 200, description = "Loaded: each declared tenant replaced, all or nothing (`400` with every problem in `error.details`).", body = wire::FixturesLoaded))
+)]
 pub async fn load(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let JsonObject(document) = JsonObject::read(request, &state, MAX_DOCUMENT_BYTES).await?;
     let started = Instant::now();
@@ -506,6 +512,12 @@ pub struct ExportQuery {
 }
 
 /// `GET /_emulator/fixtures?tenant=T`: the tenant's state as a fixtures document.
+#[utoipa::path(
+    get, path = "/fixtures", tag = "control plane", operation_id = "exportFixtures",
+    params(
+        ("tenant" = Option<String>, Query, description = "A tenant id (the default tenant when absent).")),
+    responses((status = 200, description = "The tenant's state as a fixtures document that loads back into the same state.", body = wire::FixturesDocument))
+)]
 pub async fn export(
     State(state): State<AppState>,
     Query(query): Query<ExportQuery>,

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
+use super::openapi::wire;
 use crate::domain::directory::ExternalMemberType;
 use crate::domain::ids::ConnectionId;
 use crate::service;
@@ -17,6 +18,13 @@ use crate::store::groups::ExternalGroup;
 const GROUP_TYPE: &str = "microsoft.graph.externalConnectors.externalGroup";
 const IDENTITY_TYPE: &str = "microsoft.graph.externalConnectors.identity";
 
+#[utoipa::path(
+    post, path = "/external/connections/{connection_id}/groups", tag = "external groups", operation_id = "createExternalGroup",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case).")),
+    request_body = wire::ExternalGroupCreate,
+    responses((status = 201, description = "Created.", body = wire::ExternalGroup))
+)]
 pub async fn create(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -48,6 +56,13 @@ pub(super) fn read_group(body: &Map<String, Value>) -> Result<ExternalGroup, Api
     })
 }
 
+#[utoipa::path(
+    get, path = "/external/connections/{connection_id}/groups/{group_id}", tag = "external groups", operation_id = "getExternalGroup",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("group_id" = String, Path, description = "The external group id.")),
+    responses((status = 200, description = "The group.", body = wire::ExternalGroup))
+)]
 pub async fn get(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -58,6 +73,14 @@ pub async fn get(
     Ok(Json(Value::Object(group_json(&graph, &connection_id, &group))).into_response())
 }
 
+#[utoipa::path(
+    patch, path = "/external/connections/{connection_id}/groups/{group_id}", tag = "external groups", operation_id = "updateExternalGroup",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("group_id" = String, Path, description = "The external group id.")),
+    request_body = wire::ExternalGroupUpdate,
+    responses((status = 204, description = "Updated."))
+)]
 pub async fn update(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -87,6 +110,13 @@ pub async fn update(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/external/connections/{connection_id}/groups/{group_id}", tag = "external groups", operation_id = "deleteExternalGroup",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("group_id" = String, Path, description = "The external group id.")),
+    responses((status = 204, description = "Deleted with its member list."))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -104,6 +134,14 @@ pub async fn delete(
 
 /// `POST .../members` with `{"id", "type": user|group|externalGroup}`; on beta the older form
 /// `{"type": "group", "identitySource": "external"}` means an external group.
+#[utoipa::path(
+    post, path = "/external/connections/{connection_id}/groups/{group_id}/members", tag = "external groups", operation_id = "addExternalGroupMember",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("group_id" = String, Path, description = "The external group id.")),
+    request_body = wire::Identity,
+    responses((status = 201, description = "Added.", body = wire::IdentityAnswer))
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -187,6 +225,14 @@ pub(super) fn read_member(
     Ok((id, member_type))
 }
 
+#[utoipa::path(
+    delete, path = "/external/connections/{connection_id}/groups/{group_id}/members/{member_id}", tag = "external groups", operation_id = "removeExternalGroupMember",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("group_id" = String, Path, description = "The external group id."),
+        ("member_id" = String, Path, description = "The member id.")),
+    responses((status = 204, description = "Removed."))
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     graph: GraphRequest,

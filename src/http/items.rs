@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
+use super::openapi::wire;
 use crate::domain::acl::{AccessType, AclEntry, AclType, IdentitySource};
 use crate::domain::ids::{ConnectionId, ItemId};
 use crate::domain::item::{
@@ -34,6 +35,14 @@ const ITEM_MEMBERS: &[&str] = &[
 const CONTENT_MISMATCH: &str =
     "Property content in payload has a value that does not match schema.";
 
+#[utoipa::path(
+    put, path = "/external/connections/{connection_id}/items/{item_id}", tag = "items", operation_id = "putItem",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("item_id" = String, Path, description = "The item id: 1 to 128 ASCII letters, digits, `_` and `-`.")),
+    request_body = wire::ExternalItemPut,
+    responses((status = 200, description = "Stored (created or replaced), checked against the connection's schema.", body = wire::ExternalItem))
+)]
 pub async fn put(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -107,6 +116,14 @@ pub(super) fn read_item(
     Ok((item, activities))
 }
 
+#[utoipa::path(
+    patch, path = "/external/connections/{connection_id}/items/{item_id}", tag = "items", operation_id = "updateItem",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("item_id" = String, Path, description = "The item id: 1 to 128 ASCII letters, digits, `_` and `-`.")),
+    request_body = wire::ExternalItemPatch,
+    responses((status = 200, description = "The item after the update.", body = wire::ExternalItem))
+)]
 pub async fn update(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -142,6 +159,13 @@ pub async fn update(
     Ok(Json(Value::Object(item_json(&graph, &connection_id, &item))).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/external/connections/{connection_id}/items/{item_id}", tag = "items", operation_id = "getItem",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("item_id" = String, Path, description = "The item id: 1 to 128 ASCII letters, digits, `_` and `-`.")),
+    responses((status = 200, description = "The item.", body = wire::ExternalItem))
+)]
 pub async fn get(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -153,6 +177,13 @@ pub async fn get(
     Ok(Json(Value::Object(item_json(&graph, &connection_id, &item))).into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/external/connections/{connection_id}/items/{item_id}", tag = "items", operation_id = "deleteItem",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("item_id" = String, Path, description = "The item id: 1 to 128 ASCII letters, digits, `_` and `-`.")),
+    responses((status = 204, description = "Deleted; the next search no longer finds it."))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -170,6 +201,12 @@ pub async fn delete(
 }
 
 /// `POST .../items` (no id): only `PUT .../items/{id}` creates items; the live service answers 404 (evidence 1.4).
+#[utoipa::path(
+    method(get, post, put, patch, delete), path = "/external/connections/{connection_id}/items", tag = "items", operation_id = "itemsCollection",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case).")),
+    responses((status = 404, description = "Items are created with `PUT .../items/{itemId}`; the collection answers `404` to every method (observed).", body = wire::ErrorEnvelope))
+)]
 pub async fn collection() -> ApiError {
     ApiError::new(ErrorCode::ItemNotFound, "The requested resource does not exist.").with_inner(
         "ResourceNotFound",
@@ -179,6 +216,17 @@ pub async fn collection() -> ApiError {
 }
 
 /// `addActivities`: at most 20 per call; `200` when all are recorded, `207` with an error per failed entry.
+#[utoipa::path(
+    post, path = "/external/connections/{connection_id}/items/{item_id}/addActivities", tag = "items", operation_id = "addActivities",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("item_id" = String, Path, description = "The item id: 1 to 128 ASCII letters, digits, `_` and `-`.")),
+    request_body = wire::AddActivities,
+    responses(
+        (status = 200, description = "Every activity was recorded.", body = wire::ExternalActivityResults),
+        (status = 207, description = "Some activities were refused: each has its `error`.", body = wire::ExternalActivityResults)
+    )
+)]
 pub async fn add_activities(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -252,6 +300,13 @@ pub async fn add_activities(
 }
 
 /// Beta `GET .../quota`: `{"itemsRemaining": N}`; v1.0 has no such navigation property.
+#[utoipa::path(
+    get, path = "/external/connections/{connection_id}/quota", tag = "items", operation_id = "getQuota",
+    description = "Beta only: on `/v1.0` the segment is unknown (`400 BadRequest`).",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case).")),
+    responses((status = 200, description = "Items the tenant may still add.", body = wire::ConnectionQuota))
+)]
 pub async fn quota(
     State(state): State<AppState>,
     graph: GraphRequest,

@@ -15,12 +15,15 @@ pub mod fixtures;
 pub mod groups;
 pub mod items;
 pub mod odata;
+pub mod openapi;
 pub mod retrieval;
 pub mod schema;
 pub mod search;
 
-use axum::routing::{any, delete, get, post};
+use axum::routing::any;
 use axum::{middleware, Extension, Router};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 use extract::ApiVersion;
@@ -34,11 +37,8 @@ use extract::ApiVersion;
 /// `$batch` sends each sub-request through this same router (kept in `AppState::router`), after
 /// `normalize_path`, so sub-requests get every layer above.
 pub fn router(state: AppState) -> Router {
-    let graph = graph_routes();
-    let router = Router::new()
-        .nest("/v1.0", graph.clone().layer(Extension(ApiVersion::V1)))
-        .nest("/beta", graph.layer(Extension(ApiVersion::Beta)))
-        .nest("/_emulator", emulator::routes())
+    let (routes, _) = route_table().split_for_parts();
+    let router = routes
         .fallback(context::root_fallback)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -53,63 +53,88 @@ pub fn router(state: AppState) -> Router {
     router
 }
 
+/// The OpenAPI document of every route `router` serves (`GET /_emulator/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = route_table().split_for_parts();
+    openapi::finish(api)
+}
+
+/// Every route, each registered with its documentation (`routes!` reads the path and methods
+/// from the handler's `#[utoipa::path]`): the Graph table under `/v1.0` and `/beta`, and the
+/// control plane under `/_emulator`.
+fn route_table() -> OpenApiRouter<AppState> {
+    let graph = graph_routes();
+    OpenApiRouter::default()
+        .nest("/v1.0", graph.clone().layer(Extension(ApiVersion::V1)))
+        .nest("/beta", graph.layer(Extension(ApiVersion::Beta)))
+        .nest("/_emulator", emulator::routes())
+}
+
+/// The same handler and documentation at a second path.
+fn also_at(
+    (schemas, mut paths, method_router): UtoipaMethodRouter<AppState>,
+    path: &str,
+    operation_id_suffix: &str,
+) -> UtoipaMethodRouter<AppState> {
+    let mut item = paths
+        .paths
+        .values()
+        .next()
+        .cloned()
+        .expect("routes! documents one path");
+    for (_, operation) in openapi::operations(&mut item) {
+        operation.operation_id = operation
+            .operation_id
+            .take()
+            .map(|id| format!("{id}{operation_id_suffix}"));
+    }
+    paths.paths.insert(path.to_string(), item);
+    (schemas, paths, method_router)
+}
+
 /// The Graph API table, the same under `/v1.0` and `/beta`.
-fn graph_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/external/connections",
-            get(connections::list).post(connections::create),
-        )
-        .route(
-            "/external/connections/{connection_id}",
-            get(connections::get)
-                .patch(connections::update)
-                .delete(connections::delete),
-        )
-        .route(
-            "/external/connections/{connection_id}/schema",
-            get(schema::get)
-                .patch(schema::update)
-                .post(schema::create)
-                .delete(schema::delete),
-        )
-        .route(
-            "/external/connections/{connection_id}/operations/{operation_id}",
-            get(schema::get_operation),
-        )
-        .route("/external/connections/{connection_id}/quota", get(items::quota))
-        .route("/external/connections/{connection_id}/items", any(items::collection))
-        .route(
-            "/external/connections/{connection_id}/items/{item_id}",
-            get(items::get).put(items::put).patch(items::update).delete(items::delete),
-        )
-        .route(
-            "/external/connections/{connection_id}/items/{item_id}/addActivities",
-            post(items::add_activities),
-        )
-        .route(
+fn graph_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(connections::list, connections::create))
+        .routes(routes!(
+            connections::get,
+            connections::update,
+            connections::delete
+        ))
+        .routes(routes!(
+            schema::get,
+            schema::update,
+            schema::create,
+            schema::delete
+        ))
+        .routes(routes!(schema::get_operation))
+        .routes(routes!(items::quota))
+        // Any method: the collection answers 404 to all of them, as the live service does.
+        .routes(routes!(items::collection).map(|_| any(items::collection)))
+        .routes(routes!(
+            items::get,
+            items::put,
+            items::update,
+            items::delete
+        ))
+        .routes(also_at(
+            routes!(items::add_activities),
             "/external/connections/{connection_id}/items/{item_id}/microsoft.graph.externalConnectors.addActivities",
-            post(items::add_activities),
-        )
-        .route("/external/connections/{connection_id}/groups", post(groups::create))
-        .route(
-            "/external/connections/{connection_id}/groups/{group_id}",
-            get(groups::get).patch(groups::update).delete(groups::delete),
-        )
-        .route("/external/connections/{connection_id}/groups/{group_id}/members", post(groups::add_member))
-        .route(
-            "/external/connections/{connection_id}/groups/{group_id}/members/{member_id}",
-            delete(groups::remove_member),
-        )
-        .route("/$batch", post(batch::batch))
-        .route("/search/query", post(search::query))
-        .route("/copilot/retrieval", post(retrieval::retrieve))
-        .route("/users", get(directory::list_users).post(directory::create_user))
-        .route("/users/{user_id}", get(directory::get_user).delete(directory::delete_user))
-        .route("/groups", get(directory::list_groups).post(directory::create_group))
-        .route("/groups/{group_id}", get(directory::get_group).delete(directory::delete_group))
-        .route("/groups/{group_id}/members", get(directory::list_members))
-        .route("/groups/{group_id}/members/$ref", post(directory::add_member))
-        .route("/groups/{group_id}/members/{member_id}/$ref", delete(directory::remove_member))
+            "Qualified",
+        ))
+        .routes(routes!(groups::create))
+        .routes(routes!(groups::get, groups::update, groups::delete))
+        .routes(routes!(groups::add_member))
+        .routes(routes!(groups::remove_member))
+        .routes(routes!(batch::batch))
+        .routes(routes!(search::query))
+        .routes(routes!(retrieval::retrieve))
+        .routes(routes!(directory::list_users, directory::create_user))
+        .routes(routes!(directory::get_user, directory::delete_user))
+        .routes(routes!(directory::list_groups, directory::create_group))
+        .routes(routes!(directory::get_group, directory::delete_group))
+        .routes(routes!(directory::list_members))
+        .routes(routes!(directory::add_member))
+        .routes(routes!(directory::remove_member))
         .fallback(context::graph_fallback)
 }

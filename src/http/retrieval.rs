@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{GraphRequest, JsonObject, Members};
+use super::openapi::wire;
 use crate::domain::ids::ConnectionId;
 use crate::domain::retrieval::{MAX_QUERY_CHARS, MAX_RESULTS};
 use crate::service;
@@ -25,6 +26,11 @@ const MEMBERS: &[&str] = &[
 ];
 const DATA_SOURCES: &[&str] = &["sharePoint", "oneDriveBusiness", "externalItem"];
 
+#[utoipa::path(
+    post, path = "/copilot/retrieval", tag = "retrieval", operation_id = "retrieve",
+    request_body = wire::RetrievalRequest,
+    responses((status = 200, description = "The best passages of the items the user may see (app-only tokens get `403`).", body = wire::RetrievalResponse))
+)]
 pub async fn retrieve(
     State(state): State<AppState>,
     graph: GraphRequest,

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
+use super::openapi::wire;
 use crate::domain::connection::parse_enum_member;
 use crate::domain::ids::{ConnectionId, OperationId};
 use crate::domain::operation::ConnectionOperation;
@@ -46,6 +47,14 @@ const BETA_PROPERTY_MEMBERS: &[&str] = &[
 ];
 
 /// `PATCH .../schema`: `202` with an absolute `Location` of the operation.
+#[utoipa::path(
+    patch, path = "/external/connections/{connection_id}/schema", tag = "schema", operation_id = "updateSchema",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case).")),
+    request_body = wire::SchemaRequest,
+    responses((status = 202, description = "The schema operation started.",
+            headers(("Location" = String, description = "Absolute URL of the schema operation to poll."))))
+)]
 pub async fn update(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -66,6 +75,18 @@ pub async fn update(
 }
 
 /// The legacy `POST .../schema`: `202` + `Location` with `Prefer: respond-async`, else `201` with the schema.
+#[utoipa::path(
+    post, path = "/external/connections/{connection_id}/schema", tag = "schema", operation_id = "createSchema",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("Prefer" = Option<String>, Header, description = "`respond-async`: answer `202` with the operation instead of completing at once.")),
+    request_body = wire::SchemaRequest,
+    responses(
+        (status = 201, description = "Registered at once (no `Prefer: respond-async`).", body = wire::Schema),
+        (status = 202, description = "With `Prefer: respond-async`: the operation started.",
+            headers(("Location" = String, description = "Absolute URL of the schema operation to poll.")))
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -101,6 +122,12 @@ pub async fn create(
         .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/external/connections/{connection_id}/schema", tag = "schema", operation_id = "getSchema",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case).")),
+    responses((status = 200, description = "The schema last submitted, every attribute explicit.", body = wire::Schema))
+)]
 pub async fn get(
     State(state): State<AppState>,
     graph: GraphRequest,
@@ -112,6 +139,12 @@ pub async fn get(
 }
 
 /// The schema navigation property cannot be deleted: the live service answers `404 UnknownError` (evidence 1.3).
+#[utoipa::path(
+    delete, path = "/external/connections/{connection_id}/schema", tag = "schema", operation_id = "deleteSchema",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case).")),
+    responses((status = 404, description = "A schema cannot be deleted: `UnknownError`, as the live service answers.", body = wire::ErrorEnvelope))
+)]
 pub async fn delete() -> ApiError {
     ApiError::new(
         ErrorCode::UnknownError,
@@ -119,6 +152,13 @@ pub async fn delete() -> ApiError {
     )
 }
 
+#[utoipa::path(
+    get, path = "/external/connections/{connection_id}/operations/{operation_id}", tag = "schema", operation_id = "getOperation",
+    params(
+        ("connection_id" = String, Path, description = "The connection id (matched without regard to case)."),
+        ("operation_id" = String, Path, description = "The operation id, from the schema request's `Location`.")),
+    responses((status = 200, description = "The operation: `inprogress`, `completed` or `failed` (with `error`).", body = wire::ConnectionOperation))
+)]
 pub async fn get_operation(
     State(state): State<AppState>,
     graph: GraphRequest,

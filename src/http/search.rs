@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{GraphRequest, JsonObject, Members};
+use super::openapi::wire;
 use crate::domain::ids::ConnectionId;
 use crate::service;
 use crate::service::search::{AggregationRequest, BucketSort, SearchRequest, DEFAULT_PAGE_SIZE};
@@ -34,6 +35,11 @@ const SEARCH_REQUEST_MEMBERS: &[&str] = &[
 const NO_CONTENT_SOURCES: &str =
     "SearchRequest Invalid Content Source cannot be null or empty for entity type - ExternalItem";
 
+#[utoipa::path(
+    post, path = "/search/query", tag = "search", operation_id = "searchQuery",
+    request_body = wire::SearchQuery,
+    responses((status = 200, description = "One searchResponse per request, in order, trimmed for the user in the token (app-only tokens get `403`).", body = wire::SearchQueryAnswer))
+)]
 pub async fn query(
     State(state): State<AppState>,
     graph: GraphRequest,

@@ -16,9 +16,11 @@ use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::response::Response as ResponseObject;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::{Content, ObjectBuilder, OpenApi, Ref, RefOr, ResponseBuilder, Type};
 
 /// Tags, in the order a reader meets them.
 pub const TAGS: &[(&str, &str)] = &[
@@ -90,18 +92,17 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     if let Some(base_components) = base.components {
         components.schemas.extend(base_components.schemas);
     }
-    components.responses.insert(
-        ERROR_RESPONSE.to_string(),
-        RefOr::T(
-            ResponseBuilder::new()
-                .description("Graph's error envelope.")
-                .content(
-                    "application/json",
-                    Content::new(Some(Ref::from_schema_name("ErrorEnvelope"))),
-                )
-                .build(),
-        ),
-    );
+    let mut error_response = ResponseBuilder::new()
+        .description("Graph's error envelope.")
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorEnvelope"))),
+        )
+        .build();
+    add_request_id_headers(&mut error_response);
+    components
+        .responses
+        .insert(ERROR_RESPONSE.to_string(), RefOr::T(error_response));
     components.security_schemes.insert(
         "bearer".to_string(),
         SecurityScheme::Http(
@@ -141,6 +142,11 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
                     SecurityRequirement::new("bearer", Vec::<String>::new()),
                 ]);
             }
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    add_request_id_headers(response);
+                }
+            }
             for range in ["4XX", "5XX"] {
                 operation
                     .responses
@@ -151,6 +157,28 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         }
     }
     api
+}
+
+/// Every response carries `request-id` and `client-request-id` (`http::context`).
+fn add_request_id_headers(response: &mut ResponseObject) {
+    for (name, description) in [
+        (
+            "request-id",
+            "A new id for this request (also in `innerError`).",
+        ),
+        (
+            "client-request-id",
+            "The client's `client-request-id`, echoed, or the request id when it sent none.",
+        ),
+    ] {
+        response.headers.insert(
+            name.to_string(),
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some(description))
+                .build(),
+        );
+    }
 }
 
 /// The operations of a path item, with their methods.

@@ -124,7 +124,8 @@ pub struct ExternalConnectionCollection {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalConnectionCreate {
-    /// 3 to 32 letters and digits, unique in the tenant without regard to case.
+    /// 3 to 32 letters and digits, not starting with `Microsoft`, not a reserved id; unique in
+    /// the tenant without regard to case.
     #[schema(pattern = "^[A-Za-z0-9]{3,32}$")]
     pub id: String,
     pub name: String,
@@ -147,6 +148,8 @@ pub struct ExternalConnectionCreate {
     pub ingested_items_count: Option<Value>,
     /// When present, the entity's own type.
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.externalConnectors\\.externalConnection$")]
     pub odata_type: Option<String>,
 }
 
@@ -170,6 +173,8 @@ pub struct ExternalConnectionUpdate {
     pub state: Option<String>,
     pub ingested_items_count: Option<Value>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.externalConnectors\\.externalConnection$")]
     pub odata_type: Option<String>,
 }
 
@@ -186,6 +191,8 @@ pub struct SchemaRequest {
     pub properties: Vec<PropertyRequest>,
     pub id: Option<String>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.externalConnectors\\.schema$")]
     pub odata_type: Option<String>,
 }
 
@@ -342,6 +349,8 @@ pub struct ExternalItemPut {
     pub activities: Option<Vec<ExternalActivity>>,
     pub information_protection_label: Option<InformationProtectionLabel>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.externalConnectors\\.externalItem$")]
     pub odata_type: Option<String>,
 }
 
@@ -355,6 +364,8 @@ pub struct ExternalItemPatch {
     pub content: Option<ItemContent>,
     pub information_protection_label: Option<InformationProtectionLabel>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.externalConnectors\\.externalItem$")]
     pub odata_type: Option<String>,
 }
 
@@ -455,6 +466,8 @@ pub struct ExternalGroupCreate {
     pub display_name: Option<String>,
     pub description: Option<String>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.externalConnectors\\.externalGroup$")]
     pub odata_type: Option<String>,
 }
 
@@ -466,6 +479,8 @@ pub struct ExternalGroupUpdate {
     pub display_name: Option<String>,
     pub description: Option<String>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.externalConnectors\\.externalGroup$")]
     pub odata_type: Option<String>,
 }
 
@@ -670,6 +685,8 @@ pub struct RetrievalRequest {
     #[schema(minimum = 1, maximum = 25)]
     pub maximum_number_of_results: Option<u64>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.retrievalRequest$")]
     pub odata_type: Option<String>,
 }
 
@@ -770,6 +787,8 @@ pub struct UserCreate {
     pub department: Option<Value>,
     pub usage_location: Option<Value>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.user$")]
     pub odata_type: Option<String>,
 }
 
@@ -810,6 +829,8 @@ pub struct GroupCreate {
     #[serde(rename = "owners@odata.bind")]
     pub owners_bind: Option<Value>,
     #[serde(rename = "@odata.type")]
+    /// The entity's own type, with or without `#` (any letter case).
+    #[schema(pattern = "^#?microsoft\\.graph\\.group$")]
     pub odata_type: Option<String>,
 }
 

@@ -370,3 +370,65 @@ pub fn activities_of_connection(
     }
     Ok(activities)
 }
+
+/// Bounds of one page of `report_page`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportPage {
+    /// Items at most.
+    pub max_items: usize,
+    /// The page ends after the item that brings the bytes read to this many (at least one item).
+    pub max_bytes: usize,
+    /// Characters of each item's content read.
+    pub content_prefix_chars: usize,
+    /// A property bag longer than this (in characters) is not read.
+    pub max_properties_chars: usize,
+}
+
+/// An item as the connector report reads it: its ACL, its property bag unless it was too long
+/// (`properties_read`), and the start of its content.
+#[derive(Debug, Clone)]
+pub struct ReportedItem {
+    pub item: ExternalItem,
+    pub properties_read: bool,
+}
+
+/// Items with ids after `after`, in id order, within the page's bounds; and whether more may follow.
+pub fn report_page(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    after: Option<&str>,
+    page: &ReportPage,
+) -> Result<(Vec<ReportedItem>, bool), StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT id, acl,
+                CASE WHEN length(properties) <= ?5 THEN properties ELSE '{}' END,
+                content_type, substr(content, 1, ?6), sensitivity_label_id,
+                length(properties) <= ?5
+         FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+    )?;
+    let mut rows = statement.query(params![
+        tenant.as_str(),
+        connection_id.as_str(),
+        after.unwrap_or(""),
+        page.max_items as i64,
+        page.max_properties_chars as i64,
+        page.content_prefix_chars as i64,
+    ])?;
+    let mut items = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        let raw = raw_item(row)?;
+        let properties_read: bool = row.get(6)?;
+        bytes += raw.1.len() + raw.2.len() + raw.4.as_ref().map_or(0, String::len);
+        items.push(ReportedItem {
+            item: item_from_raw(raw)?,
+            properties_read,
+        });
+        if bytes >= page.max_bytes {
+            return Ok((items, true));
+        }
+    }
+    let more = items.len() >= page.max_items;
+    Ok((items, more))
+}

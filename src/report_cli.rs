@@ -103,7 +103,7 @@ pub fn render(report: &Value) -> String {
     let findings = report["findings"].as_array().cloned().unwrap_or_default();
     let total: u64 = Severity::ALL.iter().map(|s| count(report, *s)).sum();
     let mut out = format!(
-        "gcemu report for tenant {}: {total} {} ({} error, {} warning, {} info); journal: {} entries, {} dropped; store: {} connections, {} items scanned\n",
+        "gcemu report for tenant {}: {total} {} ({} error, {} warning, {} info); journal: {} entries, {} dropped; store: {} connection(s), {} item(s) scanned\n",
         text(&report["tenant"]),
         if total == 1 { "finding" } else { "findings" },
         count(report, Severity::Error),

@@ -558,14 +558,16 @@ impl RetryGroup {
                 example.path, example.waited, example.status, example.asked
             )
         });
-        let message = match code {
-            Code::RetryStorm => format!(
-                "Retry storm on {method} {route}: {} {} within the Retry-After {} of {} (up to {} at once), where the real service throttles harder{example}.",
+        let message = match (code, &self.example) {
+            (Code::RetryStorm, Some(example)) => format!(
+                "Retry storm on {method} {route}: {} {} came within Retry-After windows ({} {}, at most {} in one; the first after a {} that asked to wait {} s), which the real service meets with longer throttling.",
                 self.requests,
                 plural(self.requests, "request"),
+                self.windows,
                 plural(self.windows, "window"),
-                if self.windows == 1 { "a 429 or 503" } else { "429 or 503 answers" },
                 self.largest_window,
+                example.status,
+                example.asked,
             ),
             _ => format!(
                 "{} {} {method} {route} came sooner than Retry-After allowed{example}.",
@@ -1016,8 +1018,9 @@ impl ItemScan {
         }
         let n = self.short_items.total();
         let message = format!(
-            "{n} {} of connection '{connection}' carry fewer than {MIN_GROUNDING_WORDS} words of text in searchable properties and content ({}): Copilot has too little to ground an answer on.",
+            "{n} {} of connection '{connection}' {} fewer than {MIN_GROUNDING_WORDS} words of text in searchable properties and content ({}): Copilot has too little to ground an answer on.",
             plural(n, "item"),
+            if n == 1 { "has" } else { "have" },
             items_phrase(&self.short_items),
         );
         let mut finding = Finding::new(Code::ContentTooShortToGround, message, n);

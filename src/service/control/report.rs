@@ -252,15 +252,14 @@ pub async fn report(state: &AppState, tenant: &TenantId) -> Result<Report, Error
         .acquire()
         .await
         .map_err(|error| Error::Internal(error.to_string()))?;
-    let (all_entries, dropped) = state.control.journal.entries(&Filter::default());
-    let entries: Vec<Entry> = all_entries
-        .into_iter()
-        .filter(|entry| entry.tenant == tenant.as_str())
-        .collect();
     let (mut findings, scan) = store_findings(state, tenant).await?;
-    let tenant_out = tenant.clone();
+    let (journal, tenant_out) = (state.control.journal.clone(), tenant.clone());
     blocking(move || {
-        let journal_entries = entries.len() as u64;
+        let (all_entries, dropped) = journal.entries(&Filter::default());
+        let entries: Vec<Entry> = all_entries
+            .into_iter()
+            .filter(|entry| entry.tenant == tenant_out.as_str())
+            .collect();
         attach_writes(&mut findings, &entries);
         findings.extend(journal_findings(&entries));
         let (findings, summary, findings_omitted) = ordered(findings);
@@ -269,7 +268,7 @@ pub async fn report(state: &AppState, tenant: &TenantId) -> Result<Report, Error
             findings,
             summary,
             findings_omitted,
-            journal_entries,
+            journal_entries: entries.len() as u64,
             journal_dropped: dropped,
             scan,
         }

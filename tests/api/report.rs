@@ -576,3 +576,65 @@ async fn the_report_is_scoped_to_its_tenant_and_ordered_by_severity() {
         json!({"error": 1, "warning": 2, "info": 1})
     );
 }
+
+#[tokio::test]
+async fn a_tenant_of_many_items_is_scanned_in_pages_with_bounded_samples() {
+    let app = TestApp::spawn().await;
+    let n_items = 1_234;
+    let items: Vec<Value> = (0..n_items)
+        .map(|n| {
+            let acl = if n % 100 == 0 {
+                json!([grant("user", &format!("ghost{n}@contoso.com"))])
+            } else {
+                json!([grant("user", "adele@contoso.com")])
+            };
+            // Every third item has a title of two words and nothing else.
+            let content = if n % 3 == 0 {
+                json!(null)
+            } else {
+                json!({"type": "text", "value": "The monthly operations review covers incidents, changes, capacity, costs and the actions agreed with each team for the next month."})
+            };
+            let mut item = json!({
+                "id": format!("item{n:05}"),
+                "properties": {"title": format!("Review {n}"), "url": "https://x.example", "iconUrl": "https://x.example/i.png"},
+                "acl": acl,
+            });
+            if !content.is_null() {
+                item["content"] = content;
+            }
+            item
+        })
+        .collect();
+    let document = json!({"tenants": [{
+        "id": "00000000-0000-0000-0000-000000000001",
+        "users": [{"id": ADELE, "userPrincipalName": "adele@contoso.com", "displayName": "Adele"}],
+        "connections": [{
+            "id": "reviews",
+            "name": "Reviews",
+            "schema": {"properties": labelled_schema()},
+            "items": items,
+        }],
+    }]});
+    let loaded = app.post("/_emulator/fixtures", &document).await;
+    assert_eq!(loaded.status, 200, "{}", loaded.body);
+
+    let report = report(&app, "").await;
+    assert_eq!(report["store"]["itemsScanned"], n_items);
+    assert_eq!(report["store"]["complete"], true);
+    assert_eq!(
+        codes(&report),
+        ["aclUnknownPrincipal", "contentTooShortToGround"],
+        "{report:#}"
+    );
+    let unknown = finding(&report, "aclUnknownPrincipal");
+    assert_eq!(unknown["count"], 13);
+    assert_eq!(unknown["principalCount"], 13);
+    assert_eq!(unknown["itemIdCount"], 13);
+    assert_eq!(ids(unknown, "principals").len(), 13);
+    let short = finding(&report, "contentTooShortToGround");
+    let expected_short = (0..n_items).filter(|n| n % 3 == 0).count();
+    assert_eq!(short["count"], expected_short);
+    assert_eq!(short["itemIdCount"], expected_short);
+    assert_eq!(ids(short, "itemIds").len(), 20);
+    assert_eq!(ids(short, "itemIds")[1], "item00003");
+}

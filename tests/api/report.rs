@@ -275,7 +275,7 @@ async fn retries_sooner_than_retry_after_and_retry_storms_are_found() {
     assert_eq!(storm["severity"], "error");
     assert_eq!(storm["count"], 6, "{storm}");
     assert_eq!(storm["clientRequestIdCount"], 7);
-    assert_eq!(ids(&storm, "itemIds"), ["storm"]);
+    assert_eq!(ids(storm, "itemIds"), ["storm"]);
     assert_eq!(codes(&report), ["retryBeforeRetryAfter", "retryStorm"]);
 }
 

@@ -466,6 +466,7 @@ fn hostile_query_strings_and_path_segments_never_break_the_server() {
         Just("/v1.0/users?$filter={}"),
         Just("/_emulator/connections/tickets/items/seed/access?user={}"),
         Just("/_emulator/reset?tenant={}"),
+        Just("/_emulator/report?tenant={}"),
     ];
     proptest!(config, |(text in text, template in template)| {
         let encoded: String = percent_encode(&text);

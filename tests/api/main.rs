@@ -12,6 +12,7 @@ mod helpers;
 mod hostile_props;
 mod items;
 mod items_props;
+mod report;
 mod retrieval;
 mod schema;
 mod schema_props;

@@ -122,6 +122,17 @@ fn routes() -> Vec<Route> {
             },
             as_user: true,
         },
+        Route {
+            method: Method::POST,
+            path: "/v1.0/copilot/retrieval",
+            body: || {
+                json!({"queryString": "How do I clear a printer jam?", "dataSource": "externalItem",
+                    "dataSourceConfiguration": {"externalItem": {"connections": [{"connectionId": "tickets"}]}},
+                    "filterExpression": "priority>=1", "resourceMetadata": ["title", "priority"],
+                    "maximumNumberOfResults": 5})
+            },
+            as_user: true,
+        },
         route(Method::POST, "/v1.0/$batch", || {
             json!({"requests": [
                 {"id": "put", "method": "PUT", "url": "/external/connections/tickets/items/seed",

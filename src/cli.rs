@@ -33,6 +33,42 @@ pub enum Command {
     /// and must not show. Exits 0 when every expectation holds, 1 on any difference, 2 on usage,
     /// file or connection errors.
     Expect(ExpectArgs),
+    /// Prints the connector report of a running emulator (GET /_emulator/report) as a table:
+    /// what the connector did that would hurt it against the real service. Exits 1 when findings
+    /// of the --fail-on severity or a worse one exist, 0 otherwise, 2 when the target cannot be
+    /// reached.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Base URL of the running gcemu (http only).
+    #[arg(long, env = "GCEMU_TARGET", value_name = "URL", default_value = crate::report_cli::DEFAULT_TARGET)]
+    pub target: String,
+    /// Tenant whose report to print (default: 00000000-0000-0000-0000-000000000001).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Exit 1 when findings of this severity or a worse one exist (error > warning > info).
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: FailOnArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FailOnArg {
+    Error,
+    Warning,
+    Info,
+}
+
+impl FailOnArg {
+    pub fn severity(self) -> crate::service::control::report::Severity {
+        use crate::service::control::report::Severity;
+        match self {
+            FailOnArg::Error => Severity::Error,
+            FailOnArg::Warning => Severity::Warning,
+            FailOnArg::Info => Severity::Info,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -13,6 +13,7 @@ pub mod expect;
 pub mod healthcheck;
 pub mod http;
 pub mod index;
+pub mod report_cli;
 pub mod service;
 pub mod state;
 pub mod store;

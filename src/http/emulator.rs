@@ -34,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(requests, clear_requests))
         .routes(routes!(list_faults, add_fault, clear_faults))
         .routes(routes!(delete_fault))
+        .routes(routes!(report))
         .routes(routes!(super::openapi::document))
 }
 
@@ -481,4 +482,80 @@ async fn delete_fault(
         return Err(ApiError::not_found("FaultRule").with_target(id));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /_emulator/report[?tenant=T]`: what the connector did that would hurt it against the real
+/// service, from the journal and the store (`service::control::report`).
+#[utoipa::path(
+    get, path = "/report", tag = "control plane", operation_id = "report",
+    params(
+        ("tenant" = Option<String>, Query, description = "A tenant id (the default tenant when absent).")),
+    responses((status = 200, description = "The connector's conformance findings, from the journal and the store.", body = wire::ConnectorReport))
+)]
+async fn report(
+    State(state): State<AppState>,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, ApiError> {
+    use service::control::report::{Finding, Samples};
+    let tenant = tenant_of(query.tenant)?;
+    let report = service::control::report::report(&state, &tenant).await?;
+    let samples = |body: &mut Map<String, Value>, name: &str, count: &str, samples: &Samples| {
+        body.insert(name.into(), json!(samples.values));
+        body.insert(count.into(), json!(samples.total()));
+    };
+    let finding_json = |finding: &Finding| {
+        let mut body = Map::new();
+        body.insert("code".into(), json!(finding.code.as_str()));
+        body.insert("severity".into(), json!(finding.severity().as_str()));
+        body.insert("message".into(), json!(finding.message));
+        body.insert("count".into(), json!(finding.count));
+        samples(
+            &mut body,
+            "clientRequestIds",
+            "clientRequestIdCount",
+            &finding.client_request_ids,
+        );
+        let optional = [
+            ("connectionId", &finding.connection_id),
+            ("operationId", &finding.operation_id),
+            ("property", &finding.property),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                body.insert(name.into(), json!(value));
+            }
+        }
+        if !finding.item_ids.is_empty() {
+            samples(&mut body, "itemIds", "itemIdCount", &finding.item_ids);
+        }
+        if !finding.principals.is_empty() {
+            samples(
+                &mut body,
+                "principals",
+                "principalCount",
+                &finding.principals,
+            );
+        }
+        Value::Object(body)
+    };
+    let summary: Map<String, Value> = report
+        .summary
+        .iter()
+        .map(|(severity, n)| (severity.as_str().to_string(), json!(n)))
+        .collect();
+    Ok(Json(json!({
+        "tenant": report.tenant.as_str(),
+        "findings": report.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "findingsOmitted": report.findings_omitted,
+        "summary": summary,
+        "journal": {"entries": report.journal_entries, "dropped": report.journal_dropped},
+        "store": {
+            "connections": report.scan.connections,
+            "itemsScanned": report.scan.items,
+            "itemLimit": service::control::report::MAX_SCANNED_ITEMS,
+            "principalsChecked": report.scan.principals,
+            "complete": report.scan.complete,
+        },
+    }))
+    .into_response())
 }

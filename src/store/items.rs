@@ -370,3 +370,143 @@ pub fn activities_of_connection(
     }
     Ok(activities)
 }
+
+/// Bounds of one page of `report_page`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportPage {
+    /// Items at most.
+    pub max_items: usize,
+    /// The page ends after the item that brings the bytes read to this many (at least one item).
+    pub max_bytes: usize,
+    /// Characters of each item's content read.
+    pub content_prefix_chars: usize,
+    /// A property bag longer than this (in characters) is not read.
+    pub max_properties_chars: usize,
+}
+
+/// An item as the connector report reads it: its ACL, its property bag unless it was too long
+/// (`properties_read`), and the start of its content.
+#[derive(Debug, Clone)]
+pub struct ReportedItem {
+    pub item: ExternalItem,
+    pub properties_read: bool,
+}
+
+/// Items with ids after `after`, in id order, within the page's bounds; and whether more may follow.
+pub fn report_page(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    after: Option<&str>,
+    page: &ReportPage,
+) -> Result<(Vec<ReportedItem>, bool), StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT id, acl,
+                CASE WHEN length(properties) <= ?5 THEN properties ELSE '{}' END,
+                content_type, substr(content, 1, ?6), sensitivity_label_id,
+                length(properties) <= ?5
+         FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+    )?;
+    let mut rows = statement.query(params![
+        tenant.as_str(),
+        connection_id.as_str(),
+        after.unwrap_or(""),
+        page.max_items as i64,
+        page.max_properties_chars as i64,
+        page.content_prefix_chars as i64,
+    ])?;
+    let mut items = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        let raw = raw_item(row)?;
+        let properties_read: bool = row.get(6)?;
+        bytes += raw.1.len() + raw.2.len() + raw.4.as_ref().map_or(0, String::len);
+        items.push(ReportedItem {
+            item: item_from_raw(raw)?,
+            properties_read,
+        });
+        if bytes >= page.max_bytes {
+            return Ok((items, true));
+        }
+    }
+    let more = items.len() >= page.max_items;
+    Ok((items, more))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, title: &str, content: &str) -> ExternalItem {
+        ExternalItem {
+            id: ItemId::parse(id).unwrap(),
+            acl: vec![AclEntry {
+                acl_type: AclType::User,
+                value: "adele@contoso.com".into(),
+                access_type: AccessType::Grant,
+                identity_source: None,
+            }],
+            properties: json!({ "title": title }).as_object().unwrap().clone(),
+            content: Some(ItemContent {
+                content_type: ContentType::Text,
+                value: content.into(),
+            }),
+            sensitivity_label_id: None,
+        }
+    }
+
+    #[test]
+    fn report_pages_are_bounded_by_items_bytes_content_and_property_size() {
+        let db = Connection::open_in_memory().unwrap();
+        super::super::migrations::apply(&db).unwrap();
+        let tenant = TenantId::default_tenant();
+        let connection = ConnectionId::lookup("c1");
+        let items = [
+            item("a", "short", "first"),
+            item("b", &"x".repeat(100), &"é".repeat(50)),
+            item("c", "short", "third"),
+            item("d", "short", "fourth"),
+        ];
+        for (seq, item) in items.iter().enumerate() {
+            insert(&db, &tenant, &connection, item, seq as u64 + 1).unwrap();
+        }
+        let page = ReportPage {
+            max_items: 2,
+            max_bytes: 1 << 20,
+            content_prefix_chars: 10,
+            max_properties_chars: 50,
+        };
+        let (first, more) = report_page(&db, &tenant, &connection, None, &page).unwrap();
+        assert!(more);
+        let ids: Vec<&str> = first.iter().map(|r| r.item.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(first[0].properties_read);
+        assert_eq!(first[0].item.acl.len(), 1);
+        // Too long a property bag is not read; content is cut at a character count.
+        assert!(!first[1].properties_read);
+        assert!(first[1].item.properties.is_empty());
+        assert_eq!(
+            first[1].item.content.as_ref().unwrap().value,
+            "é".repeat(10)
+        );
+        let (rest, more) = report_page(&db, &tenant, &connection, Some("b"), &page).unwrap();
+        assert_eq!(rest.len(), 2);
+        assert!(more, "a full page may have more");
+        let (last, more) = report_page(&db, &tenant, &connection, Some("d"), &page).unwrap();
+        assert!(last.is_empty() && !more);
+        // A page ends at its byte budget, after at least one item.
+        let tight = ReportPage {
+            max_bytes: 1,
+            ..page
+        };
+        let (one, more) = report_page(&db, &tenant, &connection, None, &tight).unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(more);
+        // Another tenant's or connection's items are not read.
+        let other = TenantId::parse("other").unwrap();
+        assert!(report_page(&db, &other, &connection, None, &page)
+            .unwrap()
+            .0
+            .is_empty());
+    }
+}

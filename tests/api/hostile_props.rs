@@ -122,6 +122,17 @@ fn routes() -> Vec<Route> {
             },
             as_user: true,
         },
+        Route {
+            method: Method::POST,
+            path: "/v1.0/copilot/retrieval",
+            body: || {
+                json!({"queryString": "How do I clear a printer jam?", "dataSource": "externalItem",
+                    "dataSourceConfiguration": {"externalItem": {"connections": [{"connectionId": "tickets"}]}},
+                    "filterExpression": "priority>=1", "resourceMetadata": ["title", "priority"],
+                    "maximumNumberOfResults": 5})
+            },
+            as_user: true,
+        },
         route(Method::POST, "/v1.0/$batch", || {
             json!({"requests": [
                 {"id": "put", "method": "PUT", "url": "/external/connections/tickets/items/seed",
@@ -466,6 +477,7 @@ fn hostile_query_strings_and_path_segments_never_break_the_server() {
         Just("/v1.0/users?$filter={}"),
         Just("/_emulator/connections/tickets/items/seed/access?user={}"),
         Just("/_emulator/reset?tenant={}"),
+        Just("/_emulator/report?tenant={}"),
     ];
     proptest!(config, |(text in text, template in template)| {
         let encoded: String = percent_encode(&text);

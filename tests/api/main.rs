@@ -13,6 +13,7 @@ mod hostile_props;
 mod items;
 mod items_props;
 mod openapi;
+mod report;
 mod retrieval;
 mod schema;
 mod schema_props;

@@ -1090,3 +1090,66 @@ pub struct FaultRule {
 pub struct FaultRuleList {
     pub value: Vec<FaultRule>,
 }
+
+/// `GET /_emulator/report`: what the connector did that would hurt it against the real service.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorReport {
+    pub tenant: String,
+    pub findings: Vec<ReportFinding>,
+    /// Findings left out beyond the report's limit.
+    pub findings_omitted: u64,
+    /// Findings per severity (`error`, `warning`, `info`).
+    pub summary: BTreeMap<String, u64>,
+    pub journal: ReportJournal,
+    pub store: ReportStoreScan,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportFinding {
+    /// `itemBeforeSchemaReady`, `retryBeforeRetryAfter`, `retryStorm`, `propertyNotInSchema`,
+    /// `propertyTypeMismatch`, `itemOverSizeCap`, `aclUnknownPrincipal`, `schemaMissingLabels`,
+    /// `operationPolledTooOften`, `contentTooShortToGround`, ...
+    pub code: String,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    pub message: String,
+    pub count: u64,
+    /// A sample of the requests concerned.
+    pub client_request_ids: Vec<String>,
+    pub client_request_id_count: u64,
+    #[serde(default)]
+    pub connection_id: String,
+    #[serde(default)]
+    pub operation_id: String,
+    #[serde(default)]
+    pub property: String,
+    /// A sample of the items concerned.
+    #[serde(default)]
+    pub item_ids: Vec<String>,
+    #[serde(default)]
+    pub item_id_count: u64,
+    /// A sample of the principals concerned.
+    #[serde(default)]
+    pub principals: Vec<String>,
+    #[serde(default)]
+    pub principal_count: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportJournal {
+    pub entries: u64,
+    pub dropped: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportStoreScan {
+    pub connections: u64,
+    pub items_scanned: u64,
+    pub item_limit: u64,
+    pub principals_checked: u64,
+    /// `false` when the scan stopped at `itemLimit`.
+    pub complete: bool,
+}

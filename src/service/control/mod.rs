@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod journal;
+pub mod report;
 pub mod throttle;
 
 use serde_json::Value;

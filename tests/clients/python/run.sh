@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the Python Graph SDK client test (connector_life.py) against a running gcemu.
+# Runs the Python Graph SDK client tests (connector_life.py, then retry_handler.py) against a
+# running gcemu.
 #   tests/clients/python/run.sh http://127.0.0.1:5080
 # The venv lives in $GCEMU_CLIENT_VENV (default tests/clients/python/.venv); requirements.txt is
 # installed into it once and reinstalled only when that file changes. $PYTHON picks the interpreter
@@ -43,4 +44,5 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     echo "$want" >"$stamp"
 fi
 
-exec "$venv/bin/python" "$here/connector_life.py" "$url"
+"$venv/bin/python" "$here/connector_life.py" "$url"
+exec "$venv/bin/python" "$here/retry_handler.py" "$url"

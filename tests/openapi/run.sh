@@ -82,7 +82,8 @@ echo "openapi-spec-validator"
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
 fuzz() {  # fuzz NAME EXCLUDED_OPERATION_IDS_REGEX
     echo "schemathesis: $1"
-    timeout --kill-after=10 "$pass_timeout" \
+    # From the temporary folder, so schemathesis' own files (.schemathesis/) land there.
+    (cd "$work" && timeout --kill-after=10 "$pass_timeout" \
         "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$work/openapi.json" \
         --url "$url" \
         --header "Authorization: Bearer $(cat "$work/token")" \
@@ -91,7 +92,7 @@ fuzz() {  # fuzz NAME EXCLUDED_OPERATION_IDS_REGEX
         --max-examples "$examples" \
         --request-timeout 30 \
         --seed "${GCEMU_OPENAPI_SEED:-20240501}" \
-        --no-color
+        --no-color)
 }
 fuzz "operations that keep the sample tenant" \
     '^(addFault|reset|loadFixtures|advanceClock|(v1_0|beta)_deleteConnection)$'

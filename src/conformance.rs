@@ -26,6 +26,8 @@ use scenario::{Expect, Loaded, Need, Step};
 const ERROR_EXIT: i32 = 2;
 /// A token from `--token-command` is fetched again after this long.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(45 * 60);
+/// The longest wait-until against gcemu, in seconds (before `--wait-scale`).
+const GCEMU_WAIT_CAP: f64 = 30.0;
 /// How long a request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -368,9 +370,15 @@ impl Runner<'_> {
             } else {
                 interval
             };
+            // gcemu answers at once (its delays follow its own clock), so a wait that does not
+            // hold within seconds will not hold: capped, a broken scenario fails fast in CI.
+            let timeout = if self.is_gcemu {
+                wait.timeout_seconds.min(GCEMU_WAIT_CAP)
+            } else {
+                wait.timeout_seconds
+            };
             (
-                Instant::now()
-                    + Duration::from_secs_f64(wait.timeout_seconds * self.args.wait_scale),
+                Instant::now() + Duration::from_secs_f64(timeout * self.args.wait_scale),
                 Duration::from_secs_f64(interval.max(0.01)),
             )
         });

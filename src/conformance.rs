@@ -705,7 +705,142 @@ fn short_body(body: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    //! The runner against a fake server (an axum router on a loopback port) that plays gcemu or
+    //! another service: divergences, needs, tokens from a command, cleanup after a failure.
+
+    use std::path::Path;
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap as Headers, StatusCode as Status};
+    use axum::routing::get;
+    use axum::{Json, Router};
+
     use super::*;
+
+    async fn serve(plays_gcemu: bool) -> String {
+        async fn health(State(gcemu): State<bool>) -> (Status, Json<Value>) {
+            if gcemu {
+                (Status::OK, Json(json!({"status": "ok"})))
+            } else {
+                (
+                    Status::NOT_FOUND,
+                    Json(json!({"error": {"code": "NotFound"}})),
+                )
+            }
+        }
+        async fn thing(headers: Headers) -> Json<Value> {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Json(json!({"auth": auth}))
+        }
+        let router = Router::new()
+            .route("/_emulator/health", get(health))
+            .route(
+                "/v1.0/thing",
+                get(thing).delete(|| async { Status::NOT_FOUND }),
+            )
+            .with_state(plays_gcemu);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        url
+    }
+
+    const FILE: &str = r#"{"area": "fake", "scenarios": [
+        {"name": "diverges", "source": "spec.md 1", "steps": [
+            {"name": "the service says 401", "request": {"method": "GET", "path": "/v1.0/thing"},
+             "expect": {"status": 401},
+             "divergence": "gcemu answers 200",
+             "gcemuExpect": {"status": 200, "json": {"/auth": "Bearer secret-${run}"}}}],
+         "cleanup": [{"name": "delete", "request": {"method": "DELETE", "path": "/v1.0/thing"}}]},
+        {"name": "control", "needs": ["emulator"], "steps": [
+            {"name": "health", "source": "contract", "request": {"method": "GET", "path": "/_emulator/health"},
+             "expect": {"status": 200}}]}
+    ]}"#;
+
+    fn args(target: &str, dir: &Path, token_command: Option<&str>) -> ConformanceArgs {
+        ConformanceArgs {
+            target: target.to_string(),
+            token: None,
+            token_command: token_command.map(str::to_string),
+            user_token_command: None,
+            directory_writes: false,
+            only: Vec::new(),
+            junit: None,
+            dir: Some(dir.to_path_buf()),
+            domain: "contoso.com".into(),
+            wait_scale: 1.0,
+            list: false,
+        }
+    }
+
+    async fn run_args(args: &ConformanceArgs) -> (i32, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_with(args, &mut out, &mut err).await;
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn against_gcemu_a_divergence_is_known_and_checked_against_gcemus_answer() {
+        let url = serve(true).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fake.json"), FILE).unwrap();
+        // The token command sees no run id; the expectation names the run, so it fails...
+        let (code, out, _) = run_args(&args(&url, dir.path(), Some("echo secret-x"))).await;
+        assert_eq!(code, 1, "gcemu's own answer is still checked:\n{out}");
+        assert!(out.contains("✗ /auth"), "{out}");
+        // ...and a token of the right shape passes as a known difference.
+        let file = FILE.replace("secret-${run}", "secret-x");
+        std::fs::write(dir.path().join("fake.json"), file).unwrap();
+        let (code, out, err) = run_args(&args(&url, dir.path(), Some("echo secret-x"))).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("✓ fake/diverges (1 step, 1 known difference"),
+            "{out}"
+        );
+        assert!(out.contains("✓ fake/control (1 step"), "{out}");
+        assert!(
+            out.contains("fake/diverges, step 1 \"the service says 401\": gcemu answers 200"),
+            "{out}"
+        );
+    }
+
+    #[tokio::test]
+    async fn against_another_service_the_real_expectation_counts_and_control_steps_are_skipped() {
+        let url = serve(false).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fake.json"), FILE).unwrap();
+        let (code, _, err) = run_args(&args(&url, dir.path(), None)).await;
+        assert_eq!(code, 2);
+        assert!(err.contains("needs --token or --token-command"), "{err}");
+
+        let (code, out, err) = run_args(&args(&url, dir.path(), Some("echo tenant-token"))).await;
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(out.contains("✗ fake/diverges: failed at step 1"), "{out}");
+        assert!(
+            out.contains("note:     gcemu differs here on purpose: gcemu answers 200"),
+            "{out}"
+        );
+        assert!(out.contains("\"auth\":\"Bearer tenant-token\""), "{out}");
+        assert!(
+            out.contains("- fake/control: skipped (needs gcemu's control plane)"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("cleanup 1"),
+            "a 404 does not fail a cleanup:\n{out}"
+        );
+        assert!(
+            out.contains("FAILED: 2 scenarios, 0 passed, 1 failed, 1 skipped"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn globs() {

@@ -101,8 +101,12 @@ impl ScenarioOutcome {
             )
         } else {
             format!(
-                "✓ {}/{} ({} steps{known}, {:.1} s)",
-                self.area, self.name, self.planned, self.seconds
+                "✓ {}/{} ({} step{}{known}, {:.1} s)",
+                self.area,
+                self.name,
+                self.planned,
+                plural(self.planned),
+                self.seconds
             )
         }
     }

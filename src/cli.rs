@@ -42,8 +42,13 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct ConformanceArgs {
-    /// Base URL to test: a gcemu (http://127.0.0.1:5080) or https://graph.microsoft.com.
-    #[arg(long, env = "GCEMU_TARGET", value_name = "URL")]
+    /// Base URL to test: a gcemu, or https://graph.microsoft.com for a real tenant.
+    #[arg(
+        long,
+        env = "GCEMU_TARGET",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:5080"
+    )]
     pub target: String,
     /// Bearer token of the application the scenarios act as (a real tenant needs one; gcemu
     /// in lenient mode does not).

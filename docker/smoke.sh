@@ -2,8 +2,9 @@
 # Smoke test of the Docker image, as a connector team's CI would use it: build the image, run it
 # (read-only root filesystem, data in a volume), wait for the container's own health status, drive
 # a connector's life with curl (connection, schema to completed, items, an external group, a search
-# as two users with different results), stop it with SIGTERM, start it again and check the data in
-# the volume survived. Everything it creates is removed at the end.
+# as two users with different results), run the image's `gcemu conformance` against it, stop it with
+# SIGTERM, start it again and check the data in the volume survived. Everything it creates is
+# removed at the end.
 #
 # The container shares the host's network and listens on 127.0.0.1 only, so no traffic leaves
 # the loopback interface. Starts dockerd itself when no engine answers.
@@ -122,6 +123,16 @@ search_total() { # user -> total of a "printer" search as that user
 [ "$(search_total adele@contoso.com)" = "2" ] || fail "adele should see both items"
 [ "$(search_total bob@contoso.com)" = "1" ] || fail "bob should see only the public item"
 
+# --- the conformance scenarios (built into the image's binary) against the container --------------
+# docker exec runs the image's own gcemu; the container shares the host's network, so the target is
+# the same loopback address.
+docker exec "$name" /gcemu conformance --target "$base" >/tmp/gcemu-smoke-conformance.txt 2>&1 || {
+    tail -80 /tmp/gcemu-smoke-conformance.txt >&2
+    fail "gcemu conformance failed against the container"
+}
+grep -q '^PASSED: ' /tmp/gcemu-smoke-conformance.txt || fail "gcemu conformance printed no PASSED summary"
+conformance=$(grep '^PASSED: ' /tmp/gcemu-smoke-conformance.txt)
+
 # --- SIGTERM stops it cleanly, the volume keeps the data ----------------------------------------
 stop_started=$(now_ms)
 docker stop -t 10 "$name" >/dev/null
@@ -152,4 +163,4 @@ for _ in $(seq 1 200); do
 done
 [ "$in_memory" = yes ] || fail "GCEMU_IN_MEMORY=1 did not keep state in memory: $(docker logs "$name-mem" 2>&1 | grep 'ready on')"
 
-echo "smoke: passed (image $(awk -v s="$size" 'BEGIN{printf "%.1f MB", s/1000000}'), healthy $healthy_ms ms after docker run, SIGTERM stop $stop_ms ms)"
+echo "smoke: passed (image $(awk -v s="$size" 'BEGIN{printf "%.1f MB", s/1000000}'), healthy $healthy_ms ms after docker run, SIGTERM stop $stop_ms ms; conformance ${conformance#PASSED: })"

@@ -38,6 +38,11 @@ pub enum Command {
     /// of the --fail-on severity or a worse one exist, 0 otherwise, 2 when the target cannot be
     /// reached.
     Report(ReportArgs),
+    /// Runs the conformance scenarios (conformance/*.json, built into the binary) against gcemu
+    /// or a real tenant: a line per scenario, the per-area table, and each failure's request with
+    /// the expected and actual response side by side. Exits 0 when every scenario passes (known
+    /// differences of gcemu allowed), 1 on failures, 2 on usage, file or connection errors.
+    Conformance(ConformanceArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +74,58 @@ impl FailOnArg {
             FailOnArg::Info => Severity::Info,
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConformanceArgs {
+    /// Base URL to test: a gcemu, or https://graph.microsoft.com for a real tenant.
+    #[arg(
+        long,
+        env = "GCEMU_TARGET",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:5080"
+    )]
+    pub target: String,
+    /// Bearer token of the application the scenarios act as (a real tenant needs one; gcemu
+    /// in lenient mode does not).
+    #[arg(
+        long,
+        env = "GCEMU_CONFORMANCE_TOKEN",
+        conflicts_with = "token_command"
+    )]
+    pub token: Option<String>,
+    /// Shell command printing that token (its last stdout line), run at start and again every
+    /// 45 minutes, e.g. `az account get-access-token --resource https://graph.microsoft.com
+    /// --query accessToken -o tsv`.
+    #[arg(long, value_name = "CMD")]
+    pub token_command: Option<String>,
+    /// Shell command printing a delegated token for a user the scenarios created (GCEMU_USER,
+    /// GCEMU_PASSWORD in its environment). Against gcemu, tokens come from /_emulator/token.
+    #[arg(long, value_name = "CMD")]
+    pub user_token_command: Option<String>,
+    /// Runs scenarios that create directory users and groups on a target that is not gcemu
+    /// (needs User.ReadWrite.All and Group.ReadWrite.All).
+    #[arg(long)]
+    pub directory_writes: bool,
+    /// Only scenarios matching this glob on AREA/NAME, NAME or AREA (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Vec<String>,
+    /// Writes JUnit XML (a suite per area, a case per scenario) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Reads the scenario files from DIR (e.g. conformance/) instead of those built in.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Domain of the user principal names the scenarios create (a verified domain of a real
+    /// tenant, e.g. contoso.onmicrosoft.com).
+    #[arg(long, default_value = "contoso.com")]
+    pub domain: String,
+    /// Multiplies every wait-until timeout (the real service's operations take minutes).
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    pub wait_scale: f64,
+    /// Lists the selected scenarios and their step counts, and exits.
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -32,6 +32,10 @@ async fn main() -> anyhow::Result<()> {
             let code = gcemu::report_cli::run(&args).await;
             std::process::exit(code);
         }
+        Command::Conformance(args) => {
+            let code = gcemu::conformance::run(&args).await;
+            std::process::exit(code);
+        }
         Command::Token(args) => {
             println!(
                 "{}",

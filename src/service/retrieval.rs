@@ -202,9 +202,16 @@ pub fn item_text(item: &ExternalItem, schema: &Schema) -> String {
             if text.len() >= retrieval::MAX_TEXT_BYTES {
                 break;
             }
-            text.push_str(value.trim());
-            // A property value is a passage of its own.
-            text.push_str(".\n");
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            text.push_str(value);
+            // A property value ends a sentence, so it can end a passage.
+            if !value.ends_with(['.', '!', '?']) {
+                text.push('.');
+            }
+            text.push('\n');
         }
     }
     if let Some(content) = &item.content {

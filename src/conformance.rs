@@ -165,17 +165,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// The base URL without its trailing `/` (http or https).
 fn target_url(raw: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(raw.trim())
-        .map_err(|error| format!("--target '{raw}' is not a URL: {error}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("--target '{raw}': only http:// and https:// URLs"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "--target '{raw}' must be a base URL, without a query or fragment"
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    crate::client::base_url(raw, crate::client::Schemes::HttpOrHttps)
 }
 
 /// gcemu answers `GET /_emulator/health` with `{"status":"ok"}`; anything else is another
@@ -185,22 +175,17 @@ async fn detect_gcemu(http: &reqwest::Client, base: &str) -> Result<bool, Vec<St
         .get(format!("{base}/_emulator/health"))
         .send()
         .await
-        .map_err(|e| vec![format!("cannot reach {base}: {}", error_chain(&e))])?;
+        .map_err(|e| {
+            vec![format!(
+                "cannot reach {base}: {}",
+                crate::client::error_chain(&e)
+            )]
+        })?;
     if !response.status().is_success() {
         return Ok(false);
     }
     let body: Value = response.json().await.unwrap_or(Value::Null);
     Ok(body["status"] == "ok")
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }
 
 /// Runs `command` with `sh -c` (extra environment in `env`); its last non-empty stdout line.
@@ -506,7 +491,7 @@ impl Runner<'_> {
             .json(&json!({"user": user}))
             .send()
             .await
-            .map_err(|e| format!("POST /_emulator/token: {}", error_chain(&e)))?;
+            .map_err(|e| format!("POST /_emulator/token: {}", crate::client::error_chain(&e)))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         match body["access_token"].as_str() {
@@ -588,10 +573,10 @@ impl Runner<'_> {
                             })
                         },
                     }),
-                    Err(e) => Err(format!("no body: {}", error_chain(&e))),
+                    Err(e) => Err(format!("no body: {}", crate::client::error_chain(&e))),
                 }
             }
-            Err(e) => Err(format!("no response: {}", error_chain(&e))),
+            Err(e) => Err(format!("no response: {}", crate::client::error_chain(&e))),
         };
         Ok((Sent { description }, response))
     }

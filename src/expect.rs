@@ -124,19 +124,7 @@ fn read_json(path: &Path) -> Result<Value, Fatal> {
 
 /// The base URL without its trailing `/`; only `http` (gcemu serves plain HTTP).
 fn target_url(raw: &str) -> Result<String, Fatal> {
-    let url = reqwest::Url::parse(raw.trim())
-        .map_err(|error| Fatal::new(format!("--target '{raw}' is not a URL: {error}")))?;
-    if url.scheme() != "http" {
-        return Err(Fatal::new(format!(
-            "--target '{raw}': only http:// URLs are supported (gcemu serves plain HTTP)"
-        )));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(Fatal::new(format!(
-            "--target '{raw}' must be a base URL, without a query or fragment"
-        )));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    crate::client::base_url(raw, crate::client::Schemes::Http).map_err(Fatal::new)
 }
 
 /// An emulator started in this process for `--fixtures` without `--target`: in memory, on a

@@ -31,14 +31,8 @@ pub async fn run(args: &ReportArgs) -> i32 {
 }
 
 async fn fetch(target: &str, tenant: Option<&str>) -> Result<Value, String> {
-    let url = reqwest::Url::parse(target.trim())
-        .map_err(|error| format!("--target '{target}' is not a URL: {error}"))?;
-    if url.scheme() != "http" {
-        return Err(format!(
-            "--target '{target}': only http:// URLs are supported (gcemu serves plain HTTP)"
-        ));
-    }
-    let base = url.as_str().trim_end_matches('/');
+    let base = crate::client::base_url(target, crate::client::Schemes::Http)?;
+    let base = base.as_str();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(300))
@@ -49,13 +43,10 @@ async fn fetch(target: &str, tenant: Option<&str>) -> Result<Value, String> {
         request = request.query(&[("tenant", tenant)]);
     }
     let unreachable = |error: reqwest::Error| {
-        let mut message = format!("cannot talk to gcemu at {base}: {error}");
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        message
+        format!(
+            "cannot talk to gcemu at {base}: {}",
+            crate::client::error_chain(&error)
+        )
     };
     let response = request.send().await.map_err(unreachable)?;
     let status = response.status();

@@ -117,17 +117,11 @@ pub async fn retrieve(
         None => search::run(state, caller, &user, search_request, question).await?,
     };
     let mut hits = Vec::with_capacity(found.hits.len());
-    let mut texts = Vec::with_capacity(found.hits.len());
+    let mut sources = Vec::with_capacity(found.hits.len());
     for hit in found.hits {
         let schema = state
             .index
             .effective_schema(&caller.tenant, &hit.connection_id);
-        texts.push(
-            schema
-                .as_deref()
-                .map(|schema| item_text(&hit.item, schema))
-                .unwrap_or_default(),
-        );
         hits.push(RetrievalHit {
             web_url: schema
                 .as_deref()
@@ -136,12 +130,25 @@ pub async fn retrieve(
             item_id: hit.item_id,
             extracts: Vec::new(),
             resource_metadata: hit.properties,
-            sensitivity_label_id: hit.item.sensitivity_label_id,
+            sensitivity_label_id: hit.item.sensitivity_label_id.clone(),
         });
+        sources.push((hit.item, schema));
     }
-    let extracts = tokio::task::spawn_blocking(move || extracts(&texts, &words))
-        .await
-        .map_err(|error| Error::Internal(error.to_string()))?;
+    // Stripping HTML and cutting passages is CPU work on up to 25 items: off the async workers.
+    let extracts = tokio::task::spawn_blocking(move || {
+        let texts: Vec<String> = sources
+            .iter()
+            .map(|(item, schema)| {
+                schema
+                    .as_deref()
+                    .map(|schema| item_text(item, schema))
+                    .unwrap_or_default()
+            })
+            .collect();
+        extracts(&texts, &words)
+    })
+    .await
+    .map_err(|error| Error::Internal(error.to_string()))?;
     for (hit, extracts) in hits.iter_mut().zip(extracts) {
         hit.extracts = extracts;
     }

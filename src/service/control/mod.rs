@@ -152,14 +152,14 @@ pub async fn explain_access(
     let retrieval = match question.filter(|q| !q.trim().is_empty()) {
         None => None,
         Some(question) => {
-            let text = state
-                .index
-                .effective_schema(tenant, connection_id)
-                .map(|schema| super::retrieval::item_text(&explanation.item, &schema))
-                .unwrap_or_default();
+            let schema = state.index.effective_schema(tenant, connection_id);
+            let item = explanation.item.clone();
             let query_words = crate::domain::retrieval::query_words(&question);
             Some(
                 tokio::task::spawn_blocking(move || {
+                    let text = schema
+                        .map(|schema| super::retrieval::item_text(&item, &schema))
+                        .unwrap_or_default();
                     let passages = crate::domain::retrieval::passages(&text).len();
                     let extracts = super::retrieval::extracts(&[text], &query_words)
                         .into_iter()

@@ -12,6 +12,9 @@ use tower::Layer;
 use crate::clock::{EmulatorClock, SharedClock};
 use crate::config::{Config, Persistence};
 use crate::http;
+use crate::identity::keys::SigningKey;
+use crate::identity::tls::{self, CertificateSource, LocalCa};
+use crate::identity::Identity;
 use crate::index::SearchIndex;
 use crate::service;
 use crate::service::access::PrincipalCache;
@@ -27,6 +30,8 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(150
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// With `--tls`: the server configuration the listener speaks.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl App {
@@ -54,6 +59,29 @@ impl App {
             Persistence::DataDir(dir) => Some(dir.join("index")),
         };
         let index = SearchIndex::start(index_root, store.clone(), config.index_lag, clock.clone());
+        // Generating an RSA key and a CA takes a moment: blocking work.
+        let (identity, tls) = {
+            let data_dir = match &config.persistence {
+                Persistence::InMemory => None,
+                Persistence::DataDir(dir) => Some(dir.clone()),
+            };
+            let source = config.tls.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let key = SigningKey::load_or_create(data_dir.as_deref())?;
+                let ca = match &source {
+                    Some(CertificateSource::LocalCa { .. }) => {
+                        Some(LocalCa::load_or_create(data_dir.as_deref())?)
+                    }
+                    _ => None,
+                };
+                let tls = match &source {
+                    Some(source) => Some(tls::server_config(source, ca.as_deref())?),
+                    None => None,
+                };
+                Ok((Identity { key, ca }, tls))
+            })
+            .await??
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -72,6 +100,7 @@ impl App {
             index,
             principals: PrincipalCache::default(),
             control,
+            identity,
             router: Default::default(),
         };
         // The index is derived from the store: settle what came due while gcemu was down, then rebuild.
@@ -86,7 +115,11 @@ impl App {
                 .await
                 .context("loading the fixtures")?;
         }
-        Ok(App { listener, state })
+        Ok(App {
+            listener,
+            state,
+            tls,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -105,7 +138,11 @@ impl App {
             Persistence::InMemory => "in-memory".to_string(),
             Persistence::DataDir(dir) => format!("data dir {}", dir.display()),
         };
-        format!("gcemu ready on http://{} ({storage})", self.local_addr())
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!(
+            "gcemu ready on {scheme}://{} ({storage})",
+            self.local_addr()
+        )
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
@@ -116,7 +153,7 @@ impl App {
         let router = http::router(self.state.clone());
         // Path normalization must run before routing, so it wraps the router instead of being a route layer.
         let service = axum::middleware::map_request(http::context::normalize_path).layer(router);
-        let make_service = axum::ServiceExt::<Request>::into_make_service(service);
+        let make_service = axum::ServiceExt::<Request>::into_make_service(service.clone());
         let sweeper = tokio::spawn(sweep_operations(self.state.clone()));
         let releaser = tokio::spawn(release_delayed_index_changes(self.state.clone()));
         // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; then they are cut,
@@ -126,9 +163,15 @@ impl App {
             shutdown.await;
             let _ = signalled.send(());
         };
-        let serving = axum::serve(self.listener, make_service)
-            .with_graceful_shutdown(shutdown)
-            .into_future();
+        let serving: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match self.tls.clone() {
+                None => Box::pin(
+                    axum::serve(self.listener, make_service)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future(),
+                ),
+                Some(config) => Box::pin(serve_tls(self.listener, config, service, shutdown)),
+            };
         let grace_over = async move {
             match on_signal.await {
                 Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
@@ -175,5 +218,93 @@ async fn release_delayed_index_changes(state: AppState) {
     loop {
         interval.tick().await;
         state.index.release_due();
+    }
+}
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `service` over TLS on `listener` (HTTP/2 or HTTP/1.1, by ALPN) until `shutdown`, then
+/// lets open connections finish their requests.
+async fn serve_tls<S>(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    service: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    S: tower::Service<
+            Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = service.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            serve_connection(tls, service, watcher).await;
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Serves one established connection (plain or TLS) with HTTP/1.1 or HTTP/2, marking its
+/// requests as arrived over TLS.
+pub(crate) async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<
+            Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(http::context::OverTls);
+            tower::ServiceExt::oneshot(service.clone(), request)
+        });
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let connection =
+        builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service);
+    if let Err(error) = watcher.watch(connection.into_owned()).await {
+        tracing::debug!(%error, "connection ended with an error");
     }
 }

@@ -1,23 +1,80 @@
-//! Reading the caller from the bearer token.
+//! Reading the caller from the bearer token, in the two modes of `--auth`.
 //!
-//! Lenient mode (the only mode so far): the JWT's claims are read without checking the signature;
-//! a missing header or a token that is not a JWT acts as the default application of the default tenant.
+//! - lenient (default): the JWT's claims are read without checking the signature; a missing
+//!   header or a token that is not a JWT acts as the default application of the default tenant.
+//!   A JWT whose `tid` is not a well-formed tenant id is refused.
+//! - strict: only tokens signed by gcemu's key, with Graph's audience and unexpired on the
+//!   emulator's clock, are accepted.
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::ids::TenantId;
-use crate::domain::principal::{Caller, DEFAULT_APP_ID};
+use crate::domain::principal::{Caller, ConnectionScope, DEFAULT_APP_ID};
+use crate::identity::keys::SigningKey;
+use crate::identity::tokens::{self, Rejection};
 
-/// Returns the caller described by an `Authorization` header value.
-pub fn caller_from_authorization(authorization: Option<&str>) -> Caller {
-    let Some(token) = authorization.and_then(bearer_token) else {
-        return Caller::default_app();
-    };
-    match jwt_claims(token) {
-        Some(claims) => caller_from_claims(&claims),
-        None => Caller::default_app(),
+/// `--auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    #[default]
+    Lenient,
+    Strict,
+}
+
+/// Why a request's token is refused (`401 InvalidAuthenticationToken`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Strict mode, and no bearer token.
+    Empty,
+    Rejected(Rejection),
+    /// `tid` is present but not a tenant id.
+    InvalidTenant(String),
+}
+
+impl AuthFailure {
+    /// Graph's message for the failure.
+    pub fn message(&self) -> String {
+        match self {
+            AuthFailure::Empty => "Access token is empty.".to_string(),
+            AuthFailure::Rejected(rejection) => rejection.message(),
+            AuthFailure::InvalidTenant(tid) => format!(
+                "Access token validation failure. The 'tid' claim '{tid}' is not a valid tenant id (1 to 128 characters, no control characters)."
+            ),
+        }
     }
+}
+
+/// The caller described by an `Authorization` header value, in `mode`, at `now`.
+pub fn authenticate(
+    mode: AuthMode,
+    key: &SigningKey,
+    now: DateTime<Utc>,
+    authorization: Option<&str>,
+) -> Result<Caller, AuthFailure> {
+    let token = authorization
+        .and_then(bearer_token)
+        .filter(|token| !token.is_empty());
+    match mode {
+        AuthMode::Lenient => match token.and_then(jwt_claims) {
+            Some(claims) => caller_from_claims(&claims),
+            None => Ok(Caller::default_app()),
+        },
+        AuthMode::Strict => {
+            let token = token.ok_or(AuthFailure::Empty)?;
+            let claims = tokens::verify(key, token, now).map_err(AuthFailure::Rejected)?;
+            caller_from_claims(&claims)
+        }
+    }
+}
+
+/// Lenient reading of a header, for tools that only describe a token (the CLI's tests).
+pub fn caller_from_authorization(authorization: Option<&str>) -> Caller {
+    let claims = authorization.and_then(bearer_token).and_then(jwt_claims);
+    claims
+        .and_then(|claims| caller_from_claims(&claims).ok())
+        .unwrap_or_else(Caller::default_app)
 }
 
 fn bearer_token(authorization: &str) -> Option<&str> {
@@ -30,6 +87,9 @@ pub fn jwt_claims(token: &str) -> Option<serde_json::Map<String, Value>> {
     let mut parts = token.split('.');
     let (_header, payload) = (parts.next()?, parts.next()?);
     parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
@@ -41,16 +101,22 @@ pub fn jwt_claims(token: &str) -> Option<serde_json::Map<String, Value>> {
 
 /// Maps claims to a caller: `tid`; `oid` / `upn` / `preferred_username` for the user;
 /// `appid` / `azp` for the application; `roles`; `scp` (space separated).
-pub fn caller_from_claims(claims: &serde_json::Map<String, Value>) -> Caller {
+///
+/// A token is app-only as Entra marks it: `idtyp: app`, or (without `idtyp`) no `scp`.
+pub fn caller_from_claims(claims: &serde_json::Map<String, Value>) -> Result<Caller, AuthFailure> {
     let text = |name: &str| {
         claims
             .get(name)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
     };
-    let tenant = text("tid")
-        .and_then(|tid| TenantId::parse(tid).ok())
-        .unwrap_or_else(TenantId::default_tenant);
+    let tenant = match claims.get("tid") {
+        None | Some(Value::Null) => TenantId::default_tenant(),
+        Some(Value::String(tid)) => {
+            TenantId::parse(tid).map_err(|_| AuthFailure::InvalidTenant(tid.clone()))?
+        }
+        Some(other) => return Err(AuthFailure::InvalidTenant(other.to_string())),
+    };
     let app_id = text("appid")
         .or_else(|| text("azp"))
         .unwrap_or(DEFAULT_APP_ID)
@@ -59,8 +125,6 @@ pub fn caller_from_claims(claims: &serde_json::Map<String, Value>) -> Caller {
         .or_else(|| text("upn"))
         .or_else(|| text("preferred_username"))
         .map(str::to_string);
-    // An app-only token from Entra also carries `oid` (the service principal); a user is present
-    // only when the token is delegated, which `scp` marks.
     let scopes: Vec<String> = text("scp")
         .map(|scp| scp.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
@@ -75,23 +139,27 @@ pub fn caller_from_claims(claims: &serde_json::Map<String, Value>) -> Caller {
                 .collect()
         })
         .unwrap_or_default();
-    let is_app_only = scopes.is_empty()
-        && !roles.is_empty()
-        && text("upn").is_none()
-        && text("preferred_username").is_none();
-    Caller {
+    // An app-only token from Entra also carries `oid` (the service principal's).
+    let is_app_only = match text("idtyp") {
+        Some(kind) if kind.eq_ignore_ascii_case("app") => true,
+        Some(kind) if kind.eq_ignore_ascii_case("user") => false,
+        _ => text("scp").is_none(),
+    };
+    Ok(Caller {
         tenant,
         app_id,
         user: if is_app_only { None } else { user },
         roles,
         scopes,
-    }
+        connection_scope: ConnectionScope::All,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
 
     fn token(claims: Value) -> String {
         format!(
@@ -101,24 +169,27 @@ mod tests {
         )
     }
 
+    fn lenient(header: Option<&str>) -> Result<Caller, AuthFailure> {
+        let key = SigningKey::load_or_create(None).unwrap();
+        authenticate(AuthMode::Lenient, &key, Utc::now(), header)
+    }
+
     #[test]
     fn no_header_or_a_non_jwt_acts_as_the_default_app() {
-        assert_eq!(caller_from_authorization(None), Caller::default_app());
+        assert_eq!(lenient(None), Ok(Caller::default_app()));
         assert_eq!(
-            caller_from_authorization(Some("Bearer opaque-token")),
-            Caller::default_app()
+            lenient(Some("Bearer opaque-token")),
+            Ok(Caller::default_app())
         );
-        assert_eq!(
-            caller_from_authorization(Some("Basic abc")),
-            Caller::default_app()
-        );
+        assert_eq!(lenient(Some("Basic abc")), Ok(Caller::default_app()));
     }
 
     #[test]
     fn claims_name_tenant_app_and_user() {
-        let caller = caller_from_authorization(Some(&token(serde_json::json!({
+        let caller = lenient(Some(&token(json!({
             "tid": "ABCD-Tenant", "appid": "app-9", "upn": "adele@contoso.com", "scp": "ExternalItem.Read.All"
-        }))));
+        }))))
+        .unwrap();
         assert_eq!(caller.tenant.as_str(), "abcd-tenant");
         assert_eq!(caller.app_id, "app-9");
         assert_eq!(caller.user.as_deref(), Some("adele@contoso.com"));
@@ -126,114 +197,77 @@ mod tests {
     }
 
     #[test]
-    fn an_app_only_token_has_no_user() {
-        let caller = caller_from_authorization(Some(&token(serde_json::json!({
-            "tid": "t1", "azp": "app-2", "oid": "sp-object-id", "roles": ["ExternalItem.ReadWrite.All"]
-        }))));
-        assert_eq!(caller.app_id, "app-2");
+    fn app_only_is_read_as_entra_marks_it() {
+        // No scp: app-only, even with no roles and a upn-looking claim.
+        let caller = lenient(Some(&token(json!({
+            "tid": "t1", "azp": "app-2", "oid": "sp-object-id"
+        }))))
+        .unwrap();
+        assert_eq!((caller.app_id.as_str(), caller.user), ("app-2", None));
+        // idtyp wins over scp.
+        let caller = lenient(Some(&token(json!({
+            "tid": "t1", "idtyp": "app", "oid": "sp", "scp": "x"
+        }))))
+        .unwrap();
         assert_eq!(caller.user, None);
+        let caller = lenient(Some(&token(
+            json!({"tid": "t1", "idtyp": "user", "oid": "u-1"}),
+        )))
+        .unwrap();
+        assert_eq!(caller.user.as_deref(), Some("u-1"));
     }
-}
-
-/// What a minted token says about its caller.
-#[derive(Debug, Clone, Default)]
-pub struct TokenRequest {
-    pub tenant: Option<String>,
-    /// For delegated tokens: the user's object id and UPN (either may be absent).
-    pub user_id: Option<String>,
-    pub user_principal_name: Option<String>,
-    pub app_id: Option<String>,
-    pub roles: Vec<String>,
-    pub scopes: Vec<String>,
-}
-
-/// Lifetime of minted tokens, in seconds.
-pub const TOKEN_LIFETIME_SECONDS: i64 = 3600;
-
-/// Mints a token whose claims lenient mode reads. It is an unsigned JWT (`alg: none`): lenient
-/// mode never checks signatures.
-pub fn mint(request: &TokenRequest, now: chrono::DateTime<chrono::Utc>) -> String {
-    let tenant = request
-        .tenant
-        .clone()
-        .unwrap_or_else(|| crate::domain::ids::DEFAULT_TENANT_ID.to_string());
-    let app_id = request
-        .app_id
-        .clone()
-        .unwrap_or_else(|| DEFAULT_APP_ID.to_string());
-    let issued = now.timestamp();
-    let mut claims = serde_json::Map::new();
-    claims.insert(
-        "aud".into(),
-        serde_json::json!("https://graph.microsoft.com"),
-    );
-    claims.insert(
-        "iss".into(),
-        serde_json::json!(format!("https://sts.windows.net/{tenant}/")),
-    );
-    claims.insert("iat".into(), serde_json::json!(issued));
-    claims.insert("nbf".into(), serde_json::json!(issued));
-    claims.insert(
-        "exp".into(),
-        serde_json::json!(issued + TOKEN_LIFETIME_SECONDS),
-    );
-    claims.insert("tid".into(), serde_json::json!(tenant));
-    claims.insert("appid".into(), serde_json::json!(app_id));
-    claims.insert("azp".into(), serde_json::json!(app_id));
-    let delegated = request.user_id.is_some() || request.user_principal_name.is_some();
-    if let Some(user_id) = &request.user_id {
-        claims.insert("oid".into(), serde_json::json!(user_id));
-    }
-    if let Some(upn) = &request.user_principal_name {
-        claims.insert("upn".into(), serde_json::json!(upn));
-        claims.insert("preferred_username".into(), serde_json::json!(upn));
-    }
-    if delegated {
-        let scopes = if request.scopes.is_empty() {
-            vec!["ExternalItem.Read.All".to_string()]
-        } else {
-            request.scopes.clone()
-        };
-        claims.insert("scp".into(), serde_json::json!(scopes.join(" ")));
-    }
-    if !request.roles.is_empty() || !delegated {
-        claims.insert("roles".into(), serde_json::json!(request.roles));
-    }
-    let header =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let payload =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
-    format!("{header}.{payload}.")
-}
-
-#[cfg(test)]
-mod mint_tests {
-    use super::*;
 
     #[test]
-    fn minted_tokens_read_back_as_the_same_caller() {
-        let token = mint(
-            &TokenRequest {
-                tenant: Some("contoso".into()),
-                user_id: Some("u-1".into()),
-                user_principal_name: Some("adele@contoso.com".into()),
-                ..TokenRequest::default()
-            },
-            chrono::Utc::now(),
+    fn a_malformed_tid_is_refused_not_moved_to_the_default_tenant() {
+        for tid in [
+            json!(""),
+            json!(42),
+            json!("a\u{7}b"),
+            json!("x".repeat(129)),
+        ] {
+            assert!(
+                matches!(
+                    lenient(Some(&token(json!({"tid": tid, "roles": ["r.a"]})))),
+                    Err(AuthFailure::InvalidTenant(_))
+                ),
+                "{tid}"
+            );
+        }
+    }
+
+    #[test]
+    fn strict_mode_needs_a_token_signed_by_gcemu() {
+        let key = SigningKey::load_or_create(None).unwrap();
+        let now = Utc::now();
+        assert_eq!(
+            authenticate(AuthMode::Strict, &key, now, None),
+            Err(AuthFailure::Empty)
         );
-        let caller = caller_from_authorization(Some(&format!("Bearer {token}")));
-        assert_eq!(caller.tenant.as_str(), "contoso");
-        assert_eq!(caller.user.as_deref(), Some("u-1"));
-        assert_eq!(caller.scopes, vec!["ExternalItem.Read.All"]);
-        let app = mint(
-            &TokenRequest {
-                app_id: Some("app-7".into()),
-                roles: vec!["ExternalItem.ReadWrite.All".into()],
-                ..TokenRequest::default()
-            },
-            chrono::Utc::now(),
+        let unsigned =
+            token(json!({"tid": "t1", "aud": tokens::GRAPH_AUDIENCE, "exp": now.timestamp() + 60}));
+        assert_eq!(
+            authenticate(AuthMode::Strict, &key, now, Some(&unsigned)),
+            Err(AuthFailure::Rejected(Rejection::Signature))
         );
-        let caller = caller_from_authorization(Some(&format!("Bearer {app}")));
-        assert_eq!((caller.app_id.as_str(), caller.user), ("app-7", None));
+        let signed = tokens::mint(
+            &key,
+            &tokens::TokenRequest {
+                tenant: Some("t1".into()),
+                app_id: Some("app-3".into()),
+                ..Default::default()
+            },
+            now,
+        );
+        let caller = authenticate(
+            AuthMode::Strict,
+            &key,
+            now,
+            Some(&format!("Bearer {signed}")),
+        )
+        .unwrap();
+        assert_eq!(
+            (caller.tenant.as_str(), caller.app_id.as_str()),
+            ("t1", "app-3")
+        );
     }
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::clock::parse_duration;
 use crate::config::{self, Config, LogFormat, Persistence, SchemaErrors};
+use crate::identity::tls::CertificateSource;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -168,10 +169,24 @@ pub struct TokenArgs {
     /// Delegated scopes (`scp`), comma or space separated; default ExternalItem.Read.All for users.
     #[arg(long, value_delimiter = ',')]
     pub scopes: Vec<String>,
+    /// Sign with the key kept in this data dir (created there if absent), so that an emulator
+    /// serving this data dir accepts the token, in strict mode too.
+    #[arg(
+        long,
+        env = "GCEMU_DATA_DIR",
+        default_value = "./gcemu-data",
+        conflicts_with = "target"
+    )]
+    pub data_dir: PathBuf,
+    /// Ask the running emulator at this URL instead (POST /_emulator/token): the way to get a
+    /// token from an --in-memory emulator; the user must exist there, and a declared app's
+    /// permissions are used when --roles is absent.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
 }
 
 impl TokenArgs {
-    pub fn into_request(self) -> crate::auth::TokenRequest {
+    pub fn into_request(self) -> crate::identity::tokens::TokenRequest {
         let (user_id, user_principal_name) = match self.user {
             Some(user) if user.contains('@') => (None, Some(user)),
             Some(user) => (Some(user), None),
@@ -183,13 +198,25 @@ impl TokenArgs {
                 .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
                 .collect()
         };
-        crate::auth::TokenRequest {
+        let delegated = user_id.is_some() || user_principal_name.is_some();
+        let default_app = crate::domain::application::Application::default_app();
+        let mut roles: Vec<String> = split(self.roles);
+        let mut scopes: Vec<String> = split(self.scopes);
+        // Without --roles, a token of the default application carries its permissions.
+        if roles.is_empty() && !delegated && self.app.is_none() {
+            roles = default_app.roles;
+        }
+        if scopes.is_empty() && delegated {
+            scopes = vec!["ExternalItem.Read.All".to_string()];
+        }
+        crate::identity::tokens::TokenRequest {
             tenant: self.tenant,
             user_id,
             user_principal_name,
             app_id: self.app,
-            roles: split(self.roles),
-            scopes: split(self.scopes),
+            roles,
+            scopes,
+            ..Default::default()
         }
     }
 }
@@ -293,6 +320,52 @@ pub struct ServeArgs {
     /// Requests in flight per connection above which requests get 429 (off by default).
     #[arg(long, env = "GCEMU_THROTTLE_CONCURRENCY", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub throttle_concurrency: Option<u64>,
+
+    /// `lenient` reads any bearer token without checking it (no token: the default app of the
+    /// default tenant); `strict` accepts only tokens from gcemu's token endpoints (or
+    /// /_emulator/token), unexpired, for Graph, and checks each endpoint's permission.
+    #[arg(long, env = "GCEMU_AUTH", value_enum, default_value = "lenient")]
+    pub auth: AuthArg,
+
+    /// Serve https (HTTP/2 and HTTP/1.1) with a certificate for localhost, 127.0.0.1, ::1 and
+    /// the --tls-san names, issued by a local CA that gcemu creates in the data dir (per process
+    /// with --in-memory); GET /_emulator/ca.pem returns that CA. Implied by --tls-cert.
+    #[arg(long, env = "GCEMU_TLS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub tls: bool,
+
+    /// Another name (DNS name or IP address) for the server certificate (repeatable; in
+    /// GCEMU_TLS_SAN, comma-separated), e.g. the container's host name.
+    #[arg(
+        long,
+        env = "GCEMU_TLS_SAN",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub tls_san: Vec<String>,
+
+    /// Your own server certificate (PEM, leaf first) instead of one from gcemu's CA; needs --tls-key.
+    #[arg(
+        long,
+        env = "GCEMU_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "GCEMU_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuthArg {
+    Lenient,
+    Strict,
 }
 
 /// A positive, finite number of requests per second.
@@ -336,6 +409,17 @@ impl ServeArgs {
                 .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0),
             throttle: self.throttle,
             throttle_concurrency: self.throttle_concurrency.map(|n| n as usize),
+            auth: match self.auth {
+                AuthArg::Lenient => crate::auth::AuthMode::Lenient,
+                AuthArg::Strict => crate::auth::AuthMode::Strict,
+            },
+            tls: match (self.tls_cert, self.tls_key) {
+                (Some(cert), Some(key)) => Some(CertificateSource::Files { cert, key }),
+                _ if self.tls => Some(CertificateSource::LocalCa {
+                    extra_names: self.tls_san,
+                }),
+                _ => None,
+            },
         }
     }
 }

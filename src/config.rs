@@ -59,6 +59,10 @@ pub struct Config {
     pub throttle: Option<f64>,
     /// Requests in flight per connection before `429` (`--throttle-concurrency`).
     pub throttle_concurrency: Option<usize>,
+    /// `--auth`.
+    pub auth: crate::auth::AuthMode,
+    /// `--tls` / `--tls-cert`: serve https with this certificate.
+    pub tls: Option<crate::identity::tls::CertificateSource>,
 }
 
 impl Config {
@@ -81,6 +85,8 @@ impl Config {
             fault_seed: 0,
             throttle: None,
             throttle_concurrency: None,
+            auth: crate::auth::AuthMode::Lenient,
+            tls: None,
         }
     }
 

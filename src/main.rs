@@ -36,12 +36,13 @@ async fn main() -> anyhow::Result<()> {
             let code = gcemu::conformance::run(&args).await;
             std::process::exit(code);
         }
-        Command::Token(args) => {
-            println!(
-                "{}",
-                gcemu::auth::mint(&args.into_request(), chrono::Utc::now())
-            );
-        }
+        Command::Token(args) => match gcemu::token_cli::run(args).await {
+            Ok(token) => println!("{token}"),
+            Err(message) => {
+                eprintln!("gcemu token: {message}");
+                std::process::exit(2);
+            }
+        },
     }
     Ok(())
 }

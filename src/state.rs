@@ -19,6 +19,8 @@ pub struct AppState {
     pub principals: PrincipalCache,
     /// The request journal, fault rules and throttling (`service::control`).
     pub control: Control,
+    /// The token signing key and, with `--tls`, the local CA.
+    pub identity: crate::identity::Identity,
     /// The built router, through which `$batch` dispatches its sub-requests (set by `http::router`).
     pub router: RouterHandle,
 }

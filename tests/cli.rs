@@ -140,7 +140,9 @@ fn a_bad_duration_is_refused_at_start() {
 }
 
 #[test]
-fn token_prints_a_jwt_with_the_requested_claims() {
+fn token_prints_a_jwt_signed_with_the_data_dirs_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
     let output = gcemu()
         .args([
             "token",
@@ -150,14 +152,25 @@ fn token_prints_a_jwt_with_the_requested_claims() {
             "adele@contoso.com",
             "--scopes",
             "ExternalItem.Read.All",
+            "--data-dir",
+            data_dir,
         ])
         .output()
         .unwrap();
-    assert!(output.status.success());
+    assert!(output.status.success(), "{output:?}");
     let token = String::from_utf8(output.stdout).unwrap();
-    let caller = gcemu::auth::caller_from_authorization(Some(&format!("Bearer {}", token.trim())));
-    assert_eq!(caller.tenant.as_str(), "contoso");
-    assert_eq!(caller.user.as_deref(), Some("adele@contoso.com"));
+    // An emulator serving this data dir accepts it in strict mode: it verifies with the kept key.
+    let key = gcemu::identity::keys::SigningKey::load_or_create(Some(dir.path())).unwrap();
+    let claims =
+        gcemu::identity::tokens::verify(&key, token.trim(), chrono::Utc::now()).expect("signed");
+    assert_eq!(claims["tid"], "contoso");
+    assert_eq!(claims["upn"], "adele@contoso.com");
+    assert_eq!(claims["scp"], "ExternalItem.Read.All");
+    assert_eq!(claims["idtyp"], "user");
+    // Another data dir's key does not verify it.
+    let other = tempfile::tempdir().unwrap();
+    let other_key = gcemu::identity::keys::SigningKey::load_or_create(Some(other.path())).unwrap();
+    assert!(gcemu::identity::tokens::verify(&other_key, token.trim(), chrono::Utc::now()).is_err());
 }
 
 #[test]

@@ -16,6 +16,39 @@ pub struct Application {
     pub secrets: Vec<String>,
     /// Granted application permissions, such as `ExternalItem.ReadWrite.OwnedBy`.
     pub roles: Vec<String>,
+    /// Granted delegated permissions (the `scp` of its users' tokens), such as `ExternalItem.Read.All`.
+    pub scopes: Vec<String>,
+    /// Certificates (PEM, or base64 DER as Graph's `keyCredentials.key`) whose keys may sign
+    /// client assertions.
+    pub certificates: Vec<String>,
+}
+
+/// The default application's secret (documented in the README).
+pub const DEFAULT_APP_SECRET: &str = "gcemu-default-secret";
+
+impl Application {
+    /// The application every tenant has unless it declares one with the same id: the one a
+    /// request without a token acts as, consented for everything gcemu serves.
+    pub fn default_app() -> Application {
+        let permissions = |list: &[&str]| list.iter().map(|p| p.to_string()).collect();
+        Application {
+            app_id: super::principal::DEFAULT_APP_ID.to_string(),
+            display_name: "gcemu default application".to_string(),
+            secrets: vec![DEFAULT_APP_SECRET.to_string()],
+            roles: permissions(&[
+                "ExternalConnection.ReadWrite.All",
+                "ExternalItem.ReadWrite.All",
+                "Directory.ReadWrite.All",
+            ]),
+            scopes: permissions(&[
+                "ExternalItem.Read.All",
+                "ExternalConnection.ReadWrite.All",
+                "ExternalItem.ReadWrite.All",
+                "Directory.ReadWrite.All",
+            ]),
+            certificates: Vec::new(),
+        }
+    }
 }
 
 impl Application {
@@ -51,22 +84,44 @@ impl Application {
                 ));
             }
         }
-        if self.roles.len() > MAX_ROLES {
+        for (member, list) in [("roles", &self.roles), ("scopes", &self.scopes)] {
+            if list.len() > MAX_ROLES {
+                violations.push(Violation::new(
+                    member,
+                    format!(
+                        "an application can have at most {MAX_ROLES} {member}; this one has {}",
+                        list.len()
+                    ),
+                ));
+                continue;
+            }
+            for (index, permission) in list.iter().enumerate() {
+                if !is_permission_name(permission) {
+                    violations.push(Violation::new(
+                        format!("{member}[{index}]"),
+                        format!(
+                            "'{permission}' is not a permission name (such as ExternalItem.ReadWrite.All)"
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.certificates.len() > MAX_SECRETS {
             violations.push(Violation::new(
-                "roles",
+                "certificates",
                 format!(
-                    "an application can have at most {MAX_ROLES} roles; this one has {}",
-                    self.roles.len()
+                    "an application can have at most {MAX_SECRETS} certificates; this one has {}",
+                    self.certificates.len()
                 ),
             ));
         }
-        for (index, role) in self.roles.iter().enumerate() {
-            if !is_permission_name(role) {
+        for (index, certificate) in self.certificates.iter().enumerate() {
+            if certificate.len() > 16 * 1024
+                || crate::identity::assertion::certificate_der(certificate).is_none()
+            {
                 violations.push(Violation::new(
-                    format!("roles[{index}]"),
-                    format!(
-                        "'{role}' is not a permission name (such as ExternalItem.ReadWrite.All)"
-                    ),
+                    format!("certificates[{index}]"),
+                    "a certificate must be an X.509 certificate in PEM or base64 DER, at most 16 KB",
                 ));
             }
         }
@@ -93,6 +148,8 @@ mod tests {
             display_name: "Ticket connector".into(),
             secrets: vec!["s3cret".into()],
             roles: vec!["ExternalItem.ReadWrite.OwnedBy".into()],
+            scopes: vec!["ExternalItem.Read.All".into()],
+            certificates: Vec::new(),
         }
     }
 

@@ -33,6 +33,9 @@ pub struct DirectoryUser {
     pub user_type: UserType,
     /// Stored and exported; gcemu lets a disabled user search (it has no sign-in to refuse).
     pub account_enabled: bool,
+    /// `passwordProfile.password`, checked by the token endpoint's password grant; a user
+    /// created without one signs in with any password. Never answered by Graph endpoints.
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod item;
 pub mod kql;
 pub mod operation;
+pub mod permissions;
 pub mod principal;
 pub mod retrieval;
 pub mod schema;

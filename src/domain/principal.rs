@@ -14,6 +14,20 @@ pub struct Caller {
     pub user: Option<String>,
     pub roles: Vec<String>,
     pub scopes: Vec<String>,
+    /// Which connections the caller may manage: set by the permission check (strict mode), `All`
+    /// otherwise.
+    pub connection_scope: ConnectionScope,
+}
+
+/// The connections a caller's permissions cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionScope {
+    /// A `.All` permission: every connection of the tenant.
+    #[default]
+    All,
+    /// Only `*.OwnedBy`: the connections the app created or is listed on in
+    /// `configuration.authorizedAppIds`.
+    OwnedBy,
 }
 
 impl Caller {
@@ -25,6 +39,7 @@ impl Caller {
             user: None,
             roles: Vec::new(),
             scopes: Vec::new(),
+            connection_scope: ConnectionScope::All,
         }
     }
 

@@ -86,6 +86,8 @@ struct SubRequest {
     /// Answered with this error instead of being dispatched: a problem Graph reports for this
     /// request alone (an absolute url), not for the whole batch.
     refusal: Option<ApiError>,
+    /// The batch arrived over TLS: so did its parts.
+    over_tls: bool,
 }
 
 /// What the batch request itself contributes to each sub-request.
@@ -96,6 +98,7 @@ struct Outer {
     host: Option<HeaderValue>,
     authorization: Option<HeaderValue>,
     client_request_id: Option<HeaderValue>,
+    over_tls: bool,
 }
 
 /// One entry of `responses`.
@@ -137,6 +140,7 @@ pub async fn batch(State(state): State<AppState>, request: Request) -> Result<Re
         host: headers.get(header::HOST).cloned(),
         authorization: headers.get(header::AUTHORIZATION).cloned(),
         client_request_id: headers.get("client-request-id").cloned(),
+        over_tls: request.extensions().get::<context::OverTls>().is_some(),
     };
     let JsonObject(body) = JsonObject::read(request, &state, state.config.max_body_bytes).await?;
     let requests = read_batch(&body, &outer)?;
@@ -207,6 +211,9 @@ async fn dispatch(router: Router, sub: SubRequest, member: super::control::Batch
     *request.headers_mut() = sub.headers;
     request.extensions_mut().insert(InBatch);
     request.extensions_mut().insert(member);
+    if sub.over_tls {
+        request.extensions_mut().insert(context::OverTls);
+    }
     let request = context::normalize_path(request).await;
     let response = match router.oneshot(request).await {
         Ok(response) => response,
@@ -649,6 +656,7 @@ fn read_request(
         body,
         depends_on,
         refusal,
+        over_tls: outer.over_tls,
     })
 }
 

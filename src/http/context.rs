@@ -13,6 +13,29 @@ use serde_json::json;
 use super::error::{ApiError, ErrorCode, MALFORMED_MESSAGE};
 use crate::state::AppState;
 
+/// Marks a request that arrived over TLS, so that the URLs gcemu builds (`Location`,
+/// `@odata.context`, the identity endpoints' metadata) say `https`.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
+/// `scheme://host[:port]` of a request: https when it came over TLS (or an absolute https URI),
+/// the `Host` header (or the URI's authority, as HTTP/2 sends it).
+pub fn request_origin(parts: &axum::http::request::Parts) -> String {
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|authority| authority.to_string()))
+        .unwrap_or_else(|| "localhost".to_string());
+    let scheme = if parts.extensions.get::<OverTls>().is_some() {
+        "https"
+    } else {
+        parts.uri.scheme_str().unwrap_or("http")
+    };
+    format!("{scheme}://{host}")
+}
+
 /// The ids that `innerError` and the `request-id` / `client-request-id` headers carry.
 #[derive(Debug, Clone)]
 pub struct RequestIds {

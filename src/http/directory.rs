@@ -118,6 +118,21 @@ pub(super) fn read_user(body: &Map<String, Value>) -> Result<DirectoryUser, ApiE
             .with_target("accountEnabled"))
         }
     };
+    let password =
+        match members.object("passwordProfile")?.flatten() {
+            None => None,
+            Some(profile) => match profile.get("password") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(password)) if !password.is_empty() && password.len() <= 256 => {
+                    Some(password.clone())
+                }
+                Some(_) => return Err(ApiError::new(
+                    ErrorCode::RequestBadRequest,
+                    "Invalid value for passwordProfile.password: a string of 1 to 256 characters.",
+                )
+                .with_target("passwordProfile.password")),
+            },
+        };
     let id = match members.string("id")?.flatten() {
         Some(raw) => UserId::parse(&raw).map_err(|violation| directory(violation.into()))?,
         None => UserId::parse(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a user id"),
@@ -128,6 +143,7 @@ pub(super) fn read_user(body: &Map<String, Value>) -> Result<DirectoryUser, ApiE
         display_name,
         user_type,
         account_enabled,
+        password,
     })
 }
 

@@ -29,6 +29,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(clock))
         .routes(routes!(advance_clock))
         .routes(routes!(token))
+        .routes(routes!(
+            super::applications::list,
+            super::applications::declare
+        ))
+        .routes(routes!(super::applications::remove))
+        .routes(routes!(super::identity::ca_certificate))
         .routes(routes!(super::fixtures::load, super::fixtures::export))
         .routes(routes!(explain_access))
         .routes(routes!(requests, clear_requests))
@@ -36,6 +42,58 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_fault))
         .routes(routes!(report))
         .routes(routes!(super::openapi::document))
+}
+
+const TOKEN_MEMBERS: &[&str] = &[
+    "tenant",
+    "user",
+    "app",
+    "roles",
+    "scopes",
+    "audience",
+    "lifetimeSeconds",
+];
+/// A year: the longest lifetime a minted token may have.
+const MAX_TOKEN_LIFETIME_SECONDS: i64 = 366 * 24 * 3600;
+
+/// The tenant a control-plane request acts on: `?tenant=` (default tenant when absent); with a
+/// bearer token, the token's tenant, and another `?tenant=` is refused, so that a token of one
+/// tenant never explains another tenant's data.
+fn tenant_for_token(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    raw: Option<String>,
+) -> Result<TenantId, ApiError> {
+    let Some(authorization) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return tenant_of(raw);
+    };
+    let caller = crate::auth::authenticate(
+        state.config.auth,
+        &state.identity.key,
+        state.clock.now(),
+        Some(authorization),
+    )
+    .map_err(|failure| {
+        ApiError::new(
+            super::error::ErrorCode::InvalidAuthenticationToken,
+            failure.message(),
+        )
+    })?;
+    match raw {
+        Some(raw) if TenantId::parse(&raw).ok().as_ref() != Some(&caller.tenant) => {
+            Err(ApiError::new(
+                super::error::ErrorCode::Forbidden,
+                format!(
+                    "The bearer token belongs to tenant '{}'; it cannot explain tenant '{raw}'. Send no token to use the control plane as an administrator.",
+                    caller.tenant
+                ),
+            ))
+        }
+        _ => Ok(caller.tenant),
+    }
 }
 
 /// A `?tenant=` value, or the default tenant.
@@ -72,13 +130,14 @@ async fn explain_access(
     State(state): State<AppState>,
     Path((connection_id, item_id)): Path<(String, String)>,
     Query(query): Query<AccessQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(user) = query.user.filter(|user| !user.is_empty()) else {
         return Err(ApiError::invalid(
             "Name the user: ?user=<userPrincipalName or id>.",
         ));
     };
-    let tenant = tenant_of(query.tenant)?;
+    let tenant = tenant_for_token(&state, &headers, query.tenant)?;
     let item_id = ItemId::parse(&item_id).map_err(|_| ApiError::not_found("Item"))?;
     let explanation = service::control::explain_access(
         &state,
@@ -200,7 +259,7 @@ async fn reset(
 #[utoipa::path(
     post, path = "/token", tag = "control plane", operation_id = "mintToken",
     request_body = wire::TokenRequest,
-    responses((status = 200, description = "A bearer token (an unsigned JWT that lenient mode accepts).", body = wire::TokenResponse))
+    responses((status = 200, description = "A bearer token: an RS256 JWT signed with gcemu's key, which strict mode accepts too.", body = wire::TokenResponse))
 )]
 async fn token(
     State(state): State<AppState>,
@@ -225,20 +284,33 @@ async fn token(
             _ => None,
         }
     };
-    if let Some(unknown) = body
-        .keys()
-        .find(|k| !["tenant", "user", "app", "roles", "scopes"].contains(&k.as_str()))
-    {
+    if let Some(unknown) = body.keys().find(|k| !TOKEN_MEMBERS.contains(&k.as_str())) {
         return Err(ApiError::invalid(format!(
-            "'{unknown}' is not a member of a token request (tenant, user, app, roles, scopes)."
-        )));
+            "'{unknown}' is not a member of a token request ({}).",
+            TOKEN_MEMBERS.join(", ")
+        ))
+        .with_target(unknown.clone()));
     }
+    let lifetime_seconds = match body.get("lifetimeSeconds") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_i64() {
+            Some(seconds) if seconds.abs() <= MAX_TOKEN_LIFETIME_SECONDS => Some(seconds),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "'lifetimeSeconds' must be a whole number of seconds between -{MAX_TOKEN_LIFETIME_SECONDS} and {MAX_TOKEN_LIFETIME_SECONDS}."
+                ))
+                .with_target("lifetimeSeconds"))
+            }
+        },
+    };
     let input = TokenInput {
         tenant: tenant_of(text("tenant"))?,
         user: text("user"),
         app: text("app"),
         roles: list("roles"),
         scopes: list("scopes").unwrap_or_default(),
+        audience: text("audience"),
+        lifetime_seconds,
     };
     let user = input.user.clone();
     let access_token =
@@ -253,7 +325,7 @@ async fn token(
     Ok(Json(json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": crate::auth::TOKEN_LIFETIME_SECONDS,
+        "expires_in": lifetime_seconds.unwrap_or(crate::identity::tokens::TOKEN_LIFETIME_SECONDS).max(0),
     }))
     .into_response())
 }

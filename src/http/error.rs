@@ -25,6 +25,13 @@ pub enum ErrorCode {
     Conflict,
     /// The caller may not do this.
     Forbidden,
+    /// A missing, malformed, unsigned, expired or foreign-audience token (strict mode; a bad `tid`
+    /// in both modes).
+    InvalidAuthenticationToken,
+    /// The token lacks the permission the endpoint requires.
+    AuthorizationRequestDenied,
+    /// An `OwnedBy` app acting on a connection it does not own (observed as 401, evidence 1.15).
+    Unauthorized,
     /// Request body over the size cap.
     RequestEntityTooLarge,
     /// Body sent with a content type other than JSON.
@@ -58,6 +65,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::Conflict => "Conflict",
             ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::InvalidAuthenticationToken => "InvalidAuthenticationToken",
+            ErrorCode::AuthorizationRequestDenied => "Authorization_RequestDenied",
+            ErrorCode::Unauthorized => "Unauthorized",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
             ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",
             ErrorCode::QuotaLimitReached => "QuotaLimitReached",
@@ -83,7 +93,10 @@ impl ErrorCode {
             }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::AuthorizationRequestDenied => StatusCode::FORBIDDEN,
+            ErrorCode::InvalidAuthenticationToken | ErrorCode::Unauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
             ErrorCode::RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::QuotaLimitReached => StatusCode::FORBIDDEN,
@@ -292,6 +305,7 @@ impl From<service::Error> for ApiError {
                     ResourceKind::User => "A user",
                     ResourceKind::Group => "A group",
                     ResourceKind::ExternalGroup => "An external group",
+                    ResourceKind::Application => "An application",
                 };
                 ApiError::new(
                     ErrorCode::Conflict,
@@ -309,6 +323,10 @@ impl From<service::Error> for ApiError {
             service::Error::Forbidden(message) => {
                 ApiError::new(ErrorCode::Forbidden, as_sentence(&message))
             }
+            service::Error::PermissionDenied(message) => {
+                ApiError::new(ErrorCode::AuthorizationRequestDenied, message)
+            }
+            service::Error::NotOwner(message) => ApiError::new(ErrorCode::Unauthorized, message),
             service::Error::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             service::Error::QuotaExceeded(message) => {
                 ApiError::new(ErrorCode::QuotaLimitReached, as_sentence(&message))
@@ -355,6 +373,9 @@ mod tests {
             ErrorCode::MethodNotAllowed,
             ErrorCode::Conflict,
             ErrorCode::Forbidden,
+            ErrorCode::InvalidAuthenticationToken,
+            ErrorCode::AuthorizationRequestDenied,
+            ErrorCode::Unauthorized,
             ErrorCode::RequestEntityTooLarge,
             ErrorCode::UnsupportedMediaType,
             ErrorCode::QuotaLimitReached,

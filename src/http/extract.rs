@@ -55,14 +55,7 @@ impl FromRequestParts<AppState> for GraphRequest {
             .get::<ApiVersion>()
             .copied()
             .unwrap_or(ApiVersion::V1);
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| parts.uri.authority().map(|authority| authority.to_string()))
-            .unwrap_or_else(|| "localhost".to_string());
-        let scheme = parts.uri.scheme_str().unwrap_or("http");
+        let origin = super::context::request_origin(parts);
         let metadata_none = parts
             .headers
             .get_all(header::ACCEPT)
@@ -77,19 +70,28 @@ impl FromRequestParts<AppState> for GraphRequest {
             .flat_map(|value| value.split(','))
             .map(|preference| preference.trim().to_ascii_lowercase())
             .collect();
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
+        // Read once, by the control middleware, which authenticates every Graph request.
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_else(|| {
+                auth::caller_from_authorization(
+                    parts
+                        .headers
+                        .get(header::AUTHORIZATION)
+                        .and_then(|value| value.to_str().ok()),
+                )
+            });
         Ok(GraphRequest {
             version,
-            base_url: format!("{scheme}://{host}/{}", version.as_str()),
+            base_url: format!("{origin}/{}", version.as_str()),
             metadata_none,
             include_unknown_enum_members: prefer
                 .iter()
                 .any(|p| p == "include-unknown-enum-members"),
             respond_async: prefer.iter().any(|p| p == "respond-async"),
-            caller: auth::caller_from_authorization(authorization),
+            caller,
         })
     }
 }

@@ -37,7 +37,14 @@ pub const MAX_DOCUMENT_BYTES: usize = 512 * 1024 * 1024;
 
 const DOCUMENT_MEMBERS: &[&str] = &["$schema", "tenants"];
 const TENANT_MEMBERS: &[&str] = &["id", "users", "groups", "applications", "connections"];
-const APPLICATION_MEMBERS: &[&str] = &["appId", "displayName", "secrets", "roles"];
+const APPLICATION_MEMBERS: &[&str] = &[
+    "appId",
+    "displayName",
+    "secrets",
+    "roles",
+    "scopes",
+    "certificates",
+];
 /// Fixture members of a connection besides its Graph body.
 const CONNECTION_PARTS: &[&str] = &["schema", "groups", "items"];
 
@@ -254,6 +261,17 @@ fn read_tenant(path: &str, value: &Value, reader: &mut Reader) -> Option<TenantF
     Some(fixture)
 }
 
+/// An application declared on its own (`POST /_emulator/applications`): its members as in a
+/// fixtures document, refused with every problem in `error.details`.
+pub(super) fn read_application_body(body: &Value) -> Result<Application, ApiError> {
+    let mut reader = Reader::default();
+    let app = read_application("", body, &mut reader);
+    match app {
+        Some(app) if reader.problems.is_empty() => Ok(app),
+        _ => Err(refusal(reader, Problems::default())),
+    }
+}
+
 fn read_application(path: &str, value: &Value, reader: &mut Reader) -> Option<Application> {
     let map = reader.object(path, value, "An application")?;
     reader.allow_only(path, map, APPLICATION_MEMBERS, "an application");
@@ -274,11 +292,15 @@ fn read_application(path: &str, value: &Value, reader: &mut Reader) -> Option<Ap
     let display_name = text("displayName");
     let secrets = reader.strings(path, map, "secrets");
     let roles = reader.strings(path, map, "roles");
+    let scopes = reader.strings(path, map, "scopes");
+    let certificates = reader.strings(path, map, "certificates");
     Some(Application {
         app_id: app_id?.to_ascii_lowercase(),
         display_name: display_name?,
         secrets: secrets.into_iter().map(|s| s.value).collect(),
         roles: roles.into_iter().map(|s| s.value).collect(),
+        scopes: scopes.into_iter().map(|s| s.value).collect(),
+        certificates: certificates.into_iter().map(|s| s.value).collect(),
     })
 }
 
@@ -548,6 +570,9 @@ fn document_json(tenant: &TenantId, exported: &TenantState) -> Value {
         .map(|user| {
             let mut body = super::directory::user_properties(user);
             body.insert("accountEnabled".into(), json!(user.account_enabled));
+            if let Some(password) = &user.password {
+                body.insert("passwordProfile".into(), json!({ "password": password }));
+            }
             Value::Object(body)
         })
         .collect();
@@ -585,6 +610,8 @@ fn document_json(tenant: &TenantId, exported: &TenantState) -> Value {
                 "displayName": app.display_name,
                 "secrets": app.secrets,
                 "roles": app.roles,
+                "scopes": app.scopes,
+                "certificates": app.certificates,
             })
         })
         .collect();

@@ -3,6 +3,7 @@
 //! Invariant: this is the only module that knows Graph JSON, HTTP status codes and headers.
 //! Handlers extract, call one `service::` function, and render the result.
 
+pub mod applications;
 pub mod batch;
 pub mod connections;
 pub mod context;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod fixtures;
 pub mod groups;
+pub mod identity;
 pub mod items;
 pub mod odata;
 pub mod openapi;
@@ -68,6 +70,7 @@ fn route_table() -> OpenApiRouter<AppState> {
         .nest("/v1.0", graph.clone().layer(Extension(ApiVersion::V1)))
         .nest("/beta", graph.layer(Extension(ApiVersion::Beta)))
         .nest("/_emulator", emulator::routes())
+        .merge(identity::routes())
 }
 
 /// The same handler and documentation at a second path.

@@ -80,12 +80,18 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<ConnectionVie
         state.config.tenant_item_quota(),
         state.config.max_items_per_connection,
     );
+    // An app holding only OwnedBy permissions sees its own connections (evidence 1.15: the list
+    // is filtered, not refused).
+    let viewer = caller.clone();
     Ok(state
         .store
         .read(move |db| {
             let in_tenant = store::items::count_in_tenant(db, &tenant)?;
             store::connections::list(db, &tenant)?
                 .into_iter()
+                .filter(|connection| {
+                    super::authorization::may_manage(&viewer, &connection.authorized_app_ids())
+                })
                 .map(|connection| view(db, &tenant, connection, in_tenant, caps))
                 .collect()
         })

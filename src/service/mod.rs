@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod applications;
+pub mod authorization;
 pub mod connections;
 pub mod control;
 pub mod directory;
@@ -15,6 +16,7 @@ pub mod items;
 pub mod retrieval;
 pub mod schema;
 pub mod search;
+pub mod sign_in;
 
 use crate::domain::Violation;
 use crate::store::{JobError, StoreError};
@@ -29,6 +31,7 @@ pub enum ResourceKind {
     User,
     Group,
     ExternalGroup,
+    Application,
 }
 
 impl ResourceKind {
@@ -41,6 +44,7 @@ impl ResourceKind {
             ResourceKind::User => "User",
             ResourceKind::Group => "Group",
             ResourceKind::ExternalGroup => "ExternalGroup",
+            ResourceKind::Application => "Application",
         }
     }
 }
@@ -64,6 +68,12 @@ pub enum Error {
     /// The caller may not do this (for example an app-only token searching external items).
     #[error("{0}")]
     Forbidden(String),
+    /// Strict mode: the token lacks the permission the endpoint requires (a full sentence).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Strict mode: an app holding only `OwnedBy` permissions acts on a connection it does not own.
+    #[error("{0}")]
+    NotOwner(String),
     /// The request clashes with the resource's current state (for example an operation in progress).
     #[error("{0}")]
     Conflict(String),

@@ -66,8 +66,8 @@ pub fn insert_user(
         });
     }
     db.execute(
-        "INSERT INTO directory_users (tenant_id, id, user_principal_name, display_name, user_type, account_enabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![tenant.as_str(), user.id.as_str(), user.user_principal_name, user.display_name, user.user_type.as_str(), user.account_enabled],
+        "INSERT INTO directory_users (tenant_id, id, user_principal_name, display_name, user_type, account_enabled, password) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![tenant.as_str(), user.id.as_str(), user.user_principal_name, user.display_name, user.user_type.as_str(), user.account_enabled, user.password],
     )?;
     Ok(Insertion::Inserted)
 }
@@ -81,7 +81,7 @@ pub fn find_user(
 ) -> Result<Option<DirectoryUser>, StoreError> {
     Ok(db
         .query_row(
-            "SELECT id, user_principal_name, display_name, user_type, account_enabled FROM directory_users
+            "SELECT id, user_principal_name, display_name, user_type, account_enabled, password FROM directory_users
              WHERE tenant_id = ?1 AND (id = ?2 OR user_principal_name = ?2)
              ORDER BY id = ?2 DESC LIMIT 1",
             params![tenant.as_str(), id_or_upn],
@@ -98,7 +98,7 @@ pub fn get_user(
 ) -> Result<Option<DirectoryUser>, StoreError> {
     Ok(db
         .query_row(
-            "SELECT id, user_principal_name, display_name, user_type, account_enabled FROM directory_users WHERE tenant_id = ?1 AND id = ?2",
+            "SELECT id, user_principal_name, display_name, user_type, account_enabled, password FROM directory_users WHERE tenant_id = ?1 AND id = ?2",
             params![tenant.as_str(), id.as_str()],
             user_from_row,
         )
@@ -107,7 +107,7 @@ pub fn get_user(
 
 pub fn list_users(db: &Connection, tenant: &TenantId) -> Result<Vec<DirectoryUser>, StoreError> {
     let mut statement = db.prepare(
-        "SELECT id, user_principal_name, display_name, user_type, account_enabled FROM directory_users WHERE tenant_id = ?1 ORDER BY user_principal_name",
+        "SELECT id, user_principal_name, display_name, user_type, account_enabled, password FROM directory_users WHERE tenant_id = ?1 ORDER BY user_principal_name",
     )?;
     let rows = statement.query_map([tenant.as_str()], user_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -279,6 +279,7 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DirectoryUser> {
         user_type: UserType::parse(&user_type)
             .ok_or_else(|| unreadable(3, format!("user type '{user_type}'")))?,
         account_enabled: row.get(4)?,
+        password: row.get(5)?,
     })
 }
 

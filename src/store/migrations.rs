@@ -145,6 +145,11 @@ const MIGRATIONS: &[&str] = &[
         roles TEXT NOT NULL,
         PRIMARY KEY (tenant_id, app_id)
     ) WITHOUT ROWID;",
+    // 8: sign-in: users' passwords (password grant), applications' delegated permissions and
+    // certificates (client assertions).
+    "ALTER TABLE directory_users ADD COLUMN password TEXT;
+    ALTER TABLE applications ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE applications ADD COLUMN certificates TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// Every table holding tenant data (each has a `tenant_id` column); reset walks this list.

@@ -449,7 +449,7 @@ async fn tokens_naming_endless_user_ids_do_not_grow_the_principal_cache_without_
     let mut last = None;
     for i in 0..limit + 50 {
         let token = crate::helpers::token(
-            json!({"oid": format!("ghost-{i}"), "tid": "00000000-0000-0000-0000-000000000001"}),
+            json!({"oid": format!("ghost-{i}"), "scp": "ExternalItem.Read.All", "tid": "00000000-0000-0000-0000-000000000001"}),
         );
         let reply = search_as(&app, &token, request("printer")).await;
         assert_eq!(reply.status, 200, "{}", reply.body);

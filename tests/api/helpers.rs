@@ -79,9 +79,22 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> TestApp {
+        let tls = config.tls.is_some();
         let app = App::build(config).await.expect("the app builds");
-        let address = format!("http://{}", app.local_addr());
+        let scheme = if tls { "https" } else { "http" };
+        let address = format!("{scheme}://{}", app.local_addr());
         let state = app.state().clone();
+        // Over https the client trusts gcemu's CA, as a user's client would.
+        let client = match &state.identity.ca {
+            Some(ca) if tls => reqwest::Client::builder()
+                .use_rustls_tls()
+                .add_root_certificate(
+                    reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).expect("a PEM CA"),
+                )
+                .build()
+                .expect("a TLS client"),
+            _ => reqwest::Client::new(),
+        };
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.serve(async {
@@ -93,7 +106,7 @@ impl TestApp {
         TestApp {
             address,
             state,
-            client: reqwest::Client::new(),
+            client,
             shutdown: Some(shutdown),
             server: Some(server),
         }

@@ -10,6 +10,7 @@ mod hardening_directory;
 mod hardening_linear;
 mod helpers;
 mod hostile_props;
+mod identity;
 mod items;
 mod items_props;
 mod openapi;

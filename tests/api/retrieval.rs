@@ -266,7 +266,9 @@ async fn app_only_tokens_and_bad_requests_are_refused() {
         .send(
             app.client
                 .post(app.url("/beta/copilot/retrieval"))
-                .bearer_auth(token(json!({"upn": "bob@contoso.com"})))
+                .bearer_auth(token(
+                    json!({"upn": "bob@contoso.com", "scp": "ExternalItem.Read.All"}),
+                ))
                 .json(&question("printer")),
         )
         .await;
@@ -304,7 +306,9 @@ async fn retrieval_requests_can_be_batched() {
         .send(
             app.client
                 .post(app.url("/v1.0/$batch"))
-                .bearer_auth(token(json!({"upn": "bob@contoso.com"})))
+                .bearer_auth(token(
+                    json!({"upn": "bob@contoso.com", "scp": "ExternalItem.Read.All"}),
+                ))
                 .json(&json!({"requests": [request("1", "printer jam"), request("2", "lunch")]})),
         )
         .await;

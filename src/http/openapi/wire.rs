@@ -934,6 +934,36 @@ pub struct TokenRequest {
     pub app: Option<String>,
     pub roles: Option<NameList>,
     pub scopes: Option<NameList>,
+    /// `aud` (default `https://graph.microsoft.com`); another audience makes a token strict mode refuses.
+    pub audience: Option<String>,
+    /// Seconds until the token expires (default 3599; zero or less: already expired).
+    #[serde(rename = "lifetimeSeconds")]
+    pub lifetime_seconds: Option<i64>,
+}
+
+/// An application as `POST /_emulator/applications` declares it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationDeclaration {
+    /// The tenant (default tenant when absent).
+    pub tenant: Option<String>,
+    /// The application (client) id, a GUID.
+    pub app_id: String,
+    pub display_name: String,
+    /// Client secrets.
+    pub secrets: Option<Vec<String>>,
+    /// Granted application permissions (`roles` of its app-only tokens).
+    pub roles: Option<Vec<String>>,
+    /// Granted delegated permissions (`scp` of its users' tokens).
+    pub scopes: Option<Vec<String>>,
+    /// X.509 certificates (PEM or base64 DER) whose keys may sign client assertions.
+    pub certificates: Option<Vec<String>>,
+}
+
+/// `GET /_emulator/applications`.
+#[derive(Serialize, ToSchema)]
+pub struct ApplicationList {
+    pub value: Vec<ApplicationDeclaration>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1152,4 +1182,47 @@ pub struct ReportStoreScan {
     pub principals_checked: u64,
     /// `false` when the scan stopped at `itemLimit`.
     pub complete: bool,
+}
+
+/// The form fields of `POST /{tenant}/oauth2/v2.0/token` gcemu reads (others are ignored).
+#[derive(Serialize, ToSchema)]
+pub struct TokenForm {
+    /// `client_credentials` or `password`.
+    pub grant_type: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// A JWT signed with the key of a certificate registered on the application.
+    pub client_assertion: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// Client credentials: `{resource}/.default`; password grant: delegated permissions or `.default`.
+    pub scope: String,
+    /// Password grant: a directory user's UPN.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenEndpointAnswer {
+    /// `Bearer`.
+    pub token_type: String,
+    pub expires_in: u64,
+    pub ext_expires_in: u64,
+    /// An RS256 JWT for Microsoft Graph.
+    pub access_token: String,
+    /// Password grant: the granted delegated permissions.
+    pub scope: Option<String>,
+}
+
+/// Entra's error body.
+#[derive(Serialize, ToSchema)]
+pub struct EntraError {
+    pub error: String,
+    /// `AADSTS<code>: <message> Trace ID: ... Correlation ID: ... Timestamp: ...`.
+    pub error_description: String,
+    pub error_codes: Vec<u32>,
+    pub timestamp: String,
+    pub trace_id: String,
+    pub correlation_id: String,
+    pub error_uri: String,
 }

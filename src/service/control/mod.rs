@@ -79,23 +79,41 @@ pub struct TokenInput {
     /// `None`: the declared application's granted roles (if it is declared).
     pub roles: Option<Vec<String>>,
     pub scopes: Vec<String>,
+    /// `aud` (Graph's when absent): another audience makes a token strict mode refuses.
+    pub audience: Option<String>,
+    /// Seconds until the token expires (default 3599; zero or negative: already expired).
+    pub lifetime_seconds: Option<i64>,
 }
 
 /// Mints a token for a directory user (by id or UPN) of the tenant, or for an application.
 pub async fn mint_token(state: &AppState, input: TokenInput) -> Result<String, Error> {
-    let mut request = crate::auth::TokenRequest {
+    let app_id = input
+        .app
+        .clone()
+        .unwrap_or_else(|| crate::domain::principal::DEFAULT_APP_ID.to_string());
+    let app = super::applications::find(state, &input.tenant, &app_id).await?;
+    let mut request = crate::identity::tokens::TokenRequest {
         tenant: Some(input.tenant.as_str().to_string()),
-        app_id: input.app.clone(),
+        app_id: Some(app_id),
+        app_display_name: app.as_ref().map(|app| app.display_name.clone()),
         roles: input.roles.clone().unwrap_or_default(),
         scopes: input.scopes,
+        audience: input.audience,
+        lifetime_seconds: input.lifetime_seconds,
         ..Default::default()
     };
-    // An app token for a declared application carries the roles granted to it, unless the
-    // request names roles itself.
-    if let (Some(app_id), None, None) = (&input.app, &input.user, &input.roles) {
-        if let Some(app) = super::applications::find(state, &input.tenant, app_id).await? {
+    // A token carries the permissions granted to its application (declared, or the default
+    // one), unless the request names them itself.
+    if let Some(app) = app {
+        if input.user.is_none() && input.roles.is_none() {
             request.roles = app.roles;
         }
+        if input.user.is_some() && request.scopes.is_empty() {
+            request.scopes = app.scopes;
+        }
+    }
+    if input.user.is_some() && request.scopes.is_empty() {
+        request.scopes = vec!["ExternalItem.Read.All".to_string()];
     }
     if let Some(user) = &input.user {
         let Some(found) = super::access::find_user(state, &input.tenant, user).await? else {
@@ -106,8 +124,13 @@ pub async fn mint_token(state: &AppState, input: TokenInput) -> Result<String, E
         };
         request.user_id = Some(found.id.as_str().to_string());
         request.user_principal_name = Some(found.user_principal_name);
+        request.user_display_name = Some(found.display_name);
     }
-    Ok(crate::auth::mint(&request, state.clock.now()))
+    Ok(crate::identity::tokens::mint(
+        &state.identity.key,
+        &request,
+        state.clock.now(),
+    ))
 }
 
 /// Why a user may or may not see an item, and with a question, what it would yield to retrieval.

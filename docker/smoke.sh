@@ -3,8 +3,9 @@
 # (read-only root filesystem, data in a volume), wait for the container's own health status, drive
 # a connector's life with curl (connection, schema to completed, items, an external group, a search
 # as two users with different results), run the image's `gcemu conformance` against it, stop it with
-# SIGTERM, start it again and check the data in the volume survived. Everything it creates is
-# removed at the end.
+# SIGTERM, start it again and check the data in the volume survived; then run it with TLS and strict
+# auth (health over https, the CA, a token from its token endpoint, HTTP/2). Everything it creates
+# is removed at the end.
 #
 # The container shares the host's network and listens on 127.0.0.1 only, so no traffic leaves
 # the loopback interface. Starts dockerd itself when no engine answers.
@@ -24,7 +25,7 @@ fail() {
 }
 
 cleanup() {
-    docker rm -f "$name" "$name-mem" >/dev/null 2>&1 || true
+    docker rm -f "$name" "$name-mem" "$name-tls" >/dev/null 2>&1 || true
     docker volume rm -f "$volume" >/dev/null 2>&1 || true
     docker image rm -f "$tag" >/dev/null 2>&1 || true
 }
@@ -162,5 +163,25 @@ for _ in $(seq 1 200); do
     sleep 0.05
 done
 [ "$in_memory" = yes ] || fail "GCEMU_IN_MEMORY=1 did not keep state in memory: $(docker logs "$name-mem" 2>&1 | grep 'ready on')"
+
+# --- https and strict auth by environment ---------------------------------------------------------
+docker rm -f "$name-mem" >/dev/null
+docker run -d --name "$name-tls" --network host --read-only -e GCEMU_IN_MEMORY=1 -e GCEMU_TLS=1 \
+    -e GCEMU_AUTH=strict -e "GCEMU_LISTEN=127.0.0.1:$port" -e "GCEMU_HEALTHCHECK_URL=$base" "$tag" >/dev/null
+name="$name-tls"
+tls_started=$(now_ms)
+wait_healthy "$tls_started" >/dev/null
+secure="https://127.0.0.1:$port"
+curl -fsS -k "$secure/_emulator/ca.pem" -o /tmp/gcemu-smoke-ca.pem || fail "no CA at $secure/_emulator/ca.pem"
+tenant=6f1e3b7a-0c4d-4e2a-9b1f-2d3c4e5f6a7b
+access_token=$(curl -fsS --cacert /tmp/gcemu-smoke-ca.pem "$secure/$tenant/oauth2/v2.0/token" \
+    --data-urlencode client_id=00000000-0000-0000-0000-0000000000a1 --data-urlencode client_secret=gcemu-default-secret \
+    --data-urlencode grant_type=client_credentials --data-urlencode scope=https://graph.microsoft.com/.default |
+    json 'd["access_token"]') || fail "the token endpoint gave no token over https"
+version=$(curl -sS --http2 --cacert /tmp/gcemu-smoke-ca.pem -o /dev/null -w '%{http_version} %{http_code}' \
+    -H "authorization: Bearer $access_token" "$secure/v1.0/external/connections")
+[ "$version" = "2 200" ] || fail "strict mode over HTTP/2 with a token from the token endpoint answered '$version'"
+anonymous=$(curl -sS --cacert /tmp/gcemu-smoke-ca.pem -o /dev/null -w '%{http_code}' "$secure/v1.0/external/connections")
+[ "$anonymous" = "401" ] || fail "strict mode answered $anonymous to a request without a token"
 
 echo "smoke: passed (image $(awk -v s="$size" 'BEGIN{printf "%.1f MB", s/1000000}'), healthy $healthy_ms ms after docker run, SIGTERM stop $stop_ms ms; conformance ${conformance#PASSED: })"

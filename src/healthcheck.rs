@@ -1,5 +1,5 @@
-//! `gcemu healthcheck`: asks a running emulator whether it is healthy, over plain HTTP, with no
-//! other tool needed (the Docker image has nothing but the binary).
+//! `gcemu healthcheck`: asks a running emulator whether it is healthy, over HTTP or HTTPS, with
+//! no other tool needed (the Docker image has nothing but the binary).
 
 use std::time::Duration;
 
@@ -15,10 +15,54 @@ const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 /// `Ok` with the health body when `GET {url}/_emulator/health` answers `200` with status `ok`;
 /// otherwise a one-line reason.
 pub async fn check(url: &str) -> Result<String, String> {
+    if let Some(rest) = url.strip_prefix("https://") {
+        return tokio::time::timeout(TIMEOUT, ask_tls(rest))
+            .await
+            .map_err(|_| format!("{url} did not answer within {} s", TIMEOUT.as_secs()))?;
+    }
     let (host_port, prefix) = split_url(url)?;
     tokio::time::timeout(TIMEOUT, ask(&host_port, &prefix))
         .await
         .map_err(|_| format!("{url} did not answer within {} s", TIMEOUT.as_secs()))?
+}
+
+/// The URL to check: `url`, with `https` when the emulator in this environment serves https
+/// (`GCEMU_TLS` or `GCEMU_TLS_CERT` set, as in a container started with TLS) and `url` says http.
+pub fn effective_url(url: &str) -> String {
+    let truthy = |name: &str| {
+        std::env::var(name).is_ok_and(|value| {
+            !matches!(
+                value.trim().to_ascii_lowercase().as_str(),
+                "" | "0" | "false" | "no" | "off"
+            )
+        })
+    };
+    match url.strip_prefix("http://") {
+        Some(rest) if truthy("GCEMU_TLS") || truthy("GCEMU_TLS_CERT") => format!("https://{rest}"),
+        _ => url.to_string(),
+    }
+}
+
+/// An https health check. The certificate is not verified: the check asks whether this
+/// emulator is alive (on the container's loopback), not whom to trust.
+async fn ask_tls(rest: &str) -> Result<String, String> {
+    let url = format!("https://{}/_emulator/health", rest.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .map_err(|error| error.to_string())?;
+    let response =
+        client.get(&url).send().await.map_err(|error| {
+            format!("cannot reach {url}: {}", crate::client::error_chain(&error))
+        })?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if status.as_u16() == 200 && body.contains("\"ok\"") {
+        Ok(body.trim().to_string())
+    } else {
+        Err(format!("unhealthy: {} {}", status.as_u16(), body.trim()))
+    }
 }
 
 /// `http://host:port/prefix` into (`host:port`, `/prefix`).

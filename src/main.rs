@@ -17,13 +17,15 @@ async fn main() -> anyhow::Result<()> {
             app.serve(shutdown).await?;
             tracing::info!("gcemu stopped");
         }
-        Command::Healthcheck(args) => match gcemu::healthcheck::check(&args.url).await {
-            Ok(body) => println!("healthy: {body}"),
-            Err(reason) => {
-                eprintln!("{reason}");
-                std::process::exit(1);
+        Command::Healthcheck(args) => {
+            match gcemu::healthcheck::check(&gcemu::healthcheck::effective_url(&args.url)).await {
+                Ok(body) => println!("healthy: {body}"),
+                Err(reason) => {
+                    eprintln!("{reason}");
+                    std::process::exit(1);
+                }
             }
-        },
+        }
         Command::Expect(args) => {
             let code = gcemu::expect::run(&args).await;
             std::process::exit(code);

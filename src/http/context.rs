@@ -180,12 +180,17 @@ pub async fn request_context(
         "x-ms-ags-diagnostic",
         HeaderValue::from_static(r#"{"ServerInfo":{"DataCenter":"gcemu","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"gcemu"}}"#),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
-    if is_json && !path.starts_with("/_emulator") {
+    // Graph's OData content type on Graph's routes (and their fallbacks), not on the control
+    // plane's or the identity provider's, which answer plain JSON as Entra does.
+    let graph_route = !path.starts_with("/_emulator") && !super::identity::is_identity_path(&path);
+    if is_json && graph_route {
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(GRAPH_JSON_CONTENT_TYPE),

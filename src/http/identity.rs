@@ -21,6 +21,17 @@ use crate::state::AppState;
 /// The largest token request read (form bodies are small; assertions a few KB).
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
+/// Whether `path` is one of the identity provider's (`/{tenant}/oauth2/...`, `/{tenant}/v2.0/...`,
+/// `/{tenant}/discovery/...`, `/common/discovery/...`).
+pub fn is_identity_path(path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let (Some(_tenant), Some(next)) = (segments.next(), segments.next()) else {
+        return false;
+    };
+    matches!(next, "oauth2" | "discovery")
+        || (next == "v2.0" && segments.next() == Some(".well-known"))
+}
+
 /// The identity routes, at the root as on `login.microsoftonline.com`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::default()
@@ -131,9 +142,10 @@ async fn instance_discovery(Query(query): Query<DiscoveryQuery>, parts: Parts) -
 async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Bytes,
 ) -> Response {
+    let headers = &parts.headers;
     let correlation_id = headers
         .get("client-request-id")
         .and_then(|value| value.to_str().ok())
@@ -160,8 +172,8 @@ async fn token(
             description: "The request body must contain the following parameter: 'grant_type'. (Send the token request as application/x-www-form-urlencoded.)".to_string(),
         })
     } else {
-        let form = read_form(&body, &headers);
-        sign_in::issue(&state, &tenant, form).await
+        let form = read_form(&body, headers);
+        sign_in::issue(&state, &tenant, form, &request_origin(&parts)).await
     };
     match result {
         Ok(issued) => {
@@ -173,6 +185,12 @@ async fn token(
             });
             if let Some(scope) = issued.scope {
                 answer["scope"] = Value::String(scope);
+            }
+            if let Some(id_token) = issued.id_token {
+                answer["id_token"] = Value::String(id_token);
+            }
+            if let Some(client_info) = issued.client_info {
+                answer["client_info"] = Value::String(client_info);
             }
             no_store(Json(answer).into_response(), &correlation_id)
         }
@@ -186,6 +204,10 @@ fn read_form(body: &[u8], headers: &HeaderMap) -> TokenForm {
     let mut form = TokenForm::default();
     for (name, value) in form_urlencoded_pairs(body) {
         let slot = match name.as_str() {
+            "client_info" => {
+                form.client_info = value == "1";
+                continue;
+            }
             "grant_type" => &mut form.grant_type,
             "client_id" => &mut form.client_id,
             "client_secret" => &mut form.client_secret,

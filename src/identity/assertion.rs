@@ -191,6 +191,46 @@ mod tests {
         )
     }
 
+    /// RS256 and PS256, as MSAL's certificate credentials sign, with an RSA certificate.
+    #[test]
+    fn rsa_certificates_verify_rs256_and_ps256_assertions() {
+        use rsa::pkcs8::EncodePrivateKey;
+        let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+        let pem = private.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        let key = rcgen::KeyPair::from_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["connector".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let now = Utc::now();
+        let client = "11111111-2222-3333-4444-555555555555";
+        let claims = json!({"aud": "https://login.microsoftonline.com/contoso/oauth2/v2.0/token",
+            "iss": client, "sub": client, "exp": now.timestamp() + 600, "nbf": now.timestamp()});
+        let signing = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        for algorithm in [
+            jsonwebtoken::Algorithm::RS256,
+            jsonwebtoken::Algorithm::PS256,
+        ] {
+            let token =
+                jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims, &signing)
+                    .unwrap();
+            assert_eq!(
+                verify(
+                    &token,
+                    client,
+                    "contoso",
+                    std::slice::from_ref(&cert.pem()),
+                    now
+                ),
+                Ok(()),
+                "{algorithm:?}"
+            );
+        }
+        // Base64 DER, as Graph's keyCredentials.key holds a certificate, works too.
+        let der = base64::engine::general_purpose::STANDARD.encode(cert.der());
+        assert!(certificate_der(&der).is_some());
+    }
+
     #[test]
     fn an_assertion_signed_by_a_registered_certificate_passes_and_others_fail() {
         let now = Utc::now();

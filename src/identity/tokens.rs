@@ -135,6 +135,45 @@ pub fn claims(request: &TokenRequest, now: DateTime<Utc>) -> Map<String, Value> 
     claims
 }
 
+/// The claims of a v2.0 ID token for the user of `request`, for application `client_id`, issued
+/// by `{origin}/{tenant}/v2.0` (the authority the client signed in at).
+pub fn id_token_claims(
+    request: &TokenRequest,
+    client_id: &str,
+    origin: &str,
+    now: DateTime<Utc>,
+) -> Map<String, Value> {
+    let tenant = request
+        .tenant
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TENANT_ID.to_string());
+    let user_id = request.user_id.clone().unwrap_or_default();
+    let issued = now.timestamp();
+    let mut claims = Map::new();
+    claims.insert("aud".into(), json!(client_id));
+    claims.insert("iss".into(), json!(format!("{origin}/{tenant}/v2.0")));
+    claims.insert("iat".into(), json!(issued));
+    claims.insert("nbf".into(), json!(issued));
+    claims.insert(
+        "exp".into(),
+        json!(issued.saturating_add(TOKEN_LIFETIME_SECONDS)),
+    );
+    claims.insert(
+        "sub".into(),
+        json!(derived_id(&[&tenant, client_id, &user_id])),
+    );
+    claims.insert("oid".into(), json!(user_id));
+    claims.insert("tid".into(), json!(tenant));
+    if let Some(upn) = &request.user_principal_name {
+        claims.insert("preferred_username".into(), json!(upn));
+    }
+    if let Some(name) = &request.user_display_name {
+        claims.insert("name".into(), json!(name));
+    }
+    claims.insert("ver".into(), json!("2.0"));
+    claims
+}
+
 /// Mints a signed token for `request` at `now`.
 pub fn mint(key: &SigningKey, request: &TokenRequest, now: DateTime<Utc>) -> String {
     sign(key, &claims(request, now))

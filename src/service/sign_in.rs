@@ -26,6 +26,8 @@ pub struct TokenForm {
     pub scope: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `client_info=1`: MSAL asks for the account's ids.
+    pub client_info: bool,
 }
 
 /// A refusal, as Entra words it.
@@ -71,13 +73,19 @@ pub struct Issued {
     pub expires_in: i64,
     /// The granted scopes (delegated tokens), space separated.
     pub scope: Option<String>,
+    /// Password grant with `openid`: the user's ID token (MSAL builds its account from it).
+    pub id_token: Option<String>,
+    /// With `client_info=1` on a user's sign-in: base64url `{"uid", "utid"}`.
+    pub client_info: Option<String>,
 }
 
 /// Handles `POST /{tenant}/oauth2/v2.0/token`.
+/// `origin` is `scheme://host` the client reached gcemu at (the ID token's issuer starts with it).
 pub async fn issue(
     state: &AppState,
     raw_tenant: &str,
     form: TokenForm,
+    origin: &str,
 ) -> Result<Issued, SignInError> {
     let tenant = TenantId::parse(raw_tenant).map_err(|_| {
         SignInError::new(
@@ -141,12 +149,30 @@ pub async fn issue(
         client_auth_method: Some(auth_method),
         ..TokenRequest::default()
     };
+    let now = state.clock.now();
+    let mut id_token = None;
+    let mut client_info = None;
     let granted_scope = if delegated {
         let user = sign_in_user(state, &tenant, &form).await?;
         request.user_id = Some(user.id.as_str().to_string());
         request.user_principal_name = Some(user.user_principal_name.clone());
         request.user_display_name = Some(user.display_name.clone());
         request.scopes = delegated_scopes(&scope, &grant, app.is_some(), &client_id)?;
+        if scope
+            .split_whitespace()
+            .any(|s| s.eq_ignore_ascii_case("openid"))
+        {
+            id_token = Some(tokens::sign(
+                &state.identity.key,
+                &tokens::id_token_claims(&request, &client_id, origin, now),
+            ));
+        }
+        if form.client_info {
+            use base64::Engine;
+            let info = serde_json::json!({"uid": user.id.as_str(), "utid": tenant.as_str()});
+            client_info =
+                Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(info.to_string()));
+        }
         Some(
             request
                 .scopes
@@ -168,9 +194,11 @@ pub async fn issue(
         None
     };
     Ok(Issued {
-        access_token: tokens::mint(&state.identity.key, &request, state.clock.now()),
+        access_token: tokens::mint(&state.identity.key, &request, now),
         expires_in: TOKEN_LIFETIME_SECONDS,
         scope: granted_scope,
+        id_token,
+        client_info,
     })
 }
 

@@ -290,6 +290,31 @@ async fn the_token_endpoint_refuses_as_entra_does() {
     assert_eq!(claims["oid"], USER_ID);
     assert_eq!(claims["upn"], USER_UPN);
     assert_eq!(claims["scp"], "ExternalItem.Read.All");
+    // With `openid`, the ID token MSAL builds its account from; plain JSON, as Entra answers.
+    assert!(signed_in
+        .header("content-type")
+        .starts_with("application/json"));
+    assert!(
+        !signed_in.header("content-type").contains("odata"),
+        "{}",
+        signed_in.header("content-type")
+    );
+    let id_token = gcemu::auth::jwt_claims(signed_in.body["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(id_token["aud"], OWNER_APP);
+    assert_eq!(id_token["iss"], app.url(&format!("/{TENANT}/v2.0")));
+    assert_eq!(id_token["preferred_username"], USER_UPN);
+    assert_eq!(id_token["oid"], USER_ID);
+    let mut with_info = password(USER_UPN, "p@ss");
+    with_info.push(("client_info", "1"));
+    let reply = from_token_endpoint(&app, TENANT, &with_info).await;
+    use base64::Engine;
+    let info: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(reply.body["client_info"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(info, json!({"uid": USER_ID, "utid": TENANT}));
     assert_entra_error(
         &from_token_endpoint(&app, TENANT, &password(USER_UPN, "nope")).await,
         400,

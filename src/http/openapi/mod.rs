@@ -57,6 +57,10 @@ pub const TAGS: &[(&str, &str)] = &[
         "control plane",
         "gcemu's own endpoints under `/_emulator` (never under a Graph version).",
     ),
+    (
+        "identity",
+        "gcemu as the tenant's Entra: the token endpoint, OpenID metadata, signing keys and instance discovery (errors in Entra's shape).",
+    ),
 ];
 
 /// The document's fixed parts: title, version, description, tags and shared components.
@@ -64,7 +68,7 @@ pub const TAGS: &[(&str, &str)] = &[
 #[openapi(
     info(
         title = "gcemu",
-        description = "An offline emulator of the Microsoft Graph connectors API. Graph routes are served under `/v1.0` and `/beta` (one route table; members marked \"beta only\" are refused or left out on `/v1.0`), gcemu's control plane under `/_emulator`. Every error is Graph's error envelope. Paths also accept OData key syntax (`connections('id')`), an empty segment after the version and a trailing slash; those spellings are not listed."
+        description = "An offline emulator of the Microsoft Graph connectors API. Graph routes are served under `/v1.0` and `/beta` (one route table; members marked \"beta only\" are refused or left out on `/v1.0`), gcemu's control plane under `/_emulator`, the identity provider under `/{tenant}/`. Every error is Graph's error envelope, except the token endpoint's (Entra's). Paths also accept OData key syntax (`connections('id')`), an empty segment after the version and a trailing slash; those spellings are not listed."
     ),
     components(schemas(wire::ErrorEnvelope))
 )]

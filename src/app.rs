@@ -32,6 +32,8 @@ pub struct App {
     state: AppState,
     /// With `--tls`: the server configuration the listener speaks.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// With `--proxy`: the bound proxy listener.
+    proxy: Option<crate::proxy::Proxy>,
 }
 
 impl App {
@@ -66,12 +68,15 @@ impl App {
                 Persistence::DataDir(dir) => Some(dir.clone()),
             };
             let source = config.tls.clone();
+            let proxy = config.proxy.is_some();
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let key = SigningKey::load_or_create(data_dir.as_deref())?;
+                // The proxy's certificates come from the CA too.
                 let ca = match &source {
                     Some(CertificateSource::LocalCa { .. }) => {
                         Some(LocalCa::load_or_create(data_dir.as_deref())?)
                     }
+                    _ if proxy => Some(LocalCa::load_or_create(data_dir.as_deref())?),
                     _ => None,
                 };
                 let tls = match &source {
@@ -85,6 +90,10 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let proxy = match (&config.proxy, &identity.ca) {
+            (Some(proxy), Some(ca)) => Some(crate::proxy::Proxy::bind(proxy, ca.clone()).await?),
+            _ => None,
+        };
         let control = Control::new(
             config.journal_size,
             config.fault_seed,
@@ -119,6 +128,7 @@ impl App {
             listener,
             state,
             tls,
+            proxy,
         })
     }
 
@@ -126,6 +136,11 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where the proxy listens (`--proxy`).
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy.as_ref().map(crate::proxy::Proxy::local_addr)
     }
 
     pub fn state(&self) -> &AppState {
@@ -139,8 +154,12 @@ impl App {
             Persistence::DataDir(dir) => format!("data dir {}", dir.display()),
         };
         let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let proxy = match &self.proxy {
+            Some(proxy) => format!(", proxy on {}", proxy.local_addr()),
+            None => String::new(),
+        };
         format!(
-            "gcemu ready on {scheme}://{} ({storage})",
+            "gcemu ready on {scheme}://{} ({storage}){proxy}",
             self.local_addr()
         )
     }
@@ -159,10 +178,15 @@ impl App {
         // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; then they are cut,
         // so gcemu stops within the 2 s a container runtime is usually given.
         let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let (stop_proxy, proxy_stopping) = tokio::sync::watch::channel(false);
         let shutdown = async move {
             shutdown.await;
+            let _ = stop_proxy.send(true);
             let _ = signalled.send(());
         };
+        let proxy = self
+            .proxy
+            .map(|proxy| tokio::spawn(proxy.serve(service.clone(), proxy_stopping)));
         let serving: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
             match self.tls.clone() {
                 None => Box::pin(
@@ -187,6 +211,9 @@ impl App {
         };
         sweeper.abort();
         releaser.abort();
+        if let Some(proxy) = proxy {
+            proxy.abort();
+        }
         // The router holds the state, and the state the router (for `$batch`): break the cycle.
         self.state.router.clear();
         // Index work already acknowledged to clients is committed before the process ends.
@@ -270,19 +297,20 @@ where
                 }
                 Err(_) => return,
             };
-            serve_connection(tls, service, watcher).await;
+            serve_connection(tls, service, Some(watcher), None).await;
         });
     }
     graceful.shutdown().await;
     Ok(())
 }
 
-/// Serves one established connection (plain or TLS) with HTTP/1.1 or HTTP/2, marking its
-/// requests as arrived over TLS.
+/// Serves one established TLS connection with HTTP/1.1 or HTTP/2, marking its requests as
+/// arrived over TLS (and, from the proxy, with the host the client asked for).
 pub(crate) async fn serve_connection<I, S>(
     io: I,
     service: S,
-    watcher: hyper_util::server::graceful::Watcher,
+    watcher: Option<hyper_util::server::graceful::Watcher>,
+    proxied_host: Option<String>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: tower::Service<
@@ -298,13 +326,22 @@ pub(crate) async fn serve_connection<I, S>(
         hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let mut request = request.map(axum::body::Body::new);
             request.extensions_mut().insert(http::context::OverTls);
+            if let Some(host) = &proxied_host {
+                request
+                    .extensions_mut()
+                    .insert(http::context::Proxied { host: host.clone() });
+            }
             tower::ServiceExt::oneshot(service.clone(), request)
         });
     let builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     let connection =
         builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service);
-    if let Err(error) = watcher.watch(connection.into_owned()).await {
+    let served = match watcher {
+        Some(watcher) => watcher.watch(connection.into_owned()).await,
+        None => connection.await,
+    };
+    if let Err(error) = served {
         tracing::debug!(%error, "connection ended with an error");
     }
 }

@@ -360,6 +360,23 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// Also serve as an HTTP proxy on this address (e.g. 127.0.0.1:8000), as Dev Proxy is used:
+    /// with https_proxy pointed at it, CONNECT to Graph's and Entra's hosts is answered by gcemu
+    /// (TLS with a certificate from its CA, see GET /_emulator/ca.pem), other hosts are tunnelled.
+    #[arg(long, env = "GCEMU_PROXY", value_name = "ADDR")]
+    pub proxy: Option<SocketAddr>,
+
+    /// Another host for the proxy to answer itself instead of tunnelling (repeatable; in
+    /// GCEMU_PROXY_INTERCEPT, comma-separated).
+    #[arg(
+        long,
+        env = "GCEMU_PROXY_INTERCEPT",
+        value_name = "HOST",
+        value_delimiter = ',',
+        requires = "proxy"
+    )]
+    pub proxy_intercept: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -420,6 +437,10 @@ impl ServeArgs {
                 }),
                 _ => None,
             },
+            proxy: self.proxy.map(|listen| crate::proxy::ProxyConfig {
+                listen,
+                intercept: self.proxy_intercept,
+            }),
         }
     }
 }

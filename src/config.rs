@@ -63,6 +63,8 @@ pub struct Config {
     pub auth: crate::auth::AuthMode,
     /// `--tls` / `--tls-cert`: serve https with this certificate.
     pub tls: Option<crate::identity::tls::CertificateSource>,
+    /// `--proxy`: also serve as an HTTP proxy that intercepts Graph's and Entra's hosts.
+    pub proxy: Option<crate::proxy::ProxyConfig>,
 }
 
 impl Config {
@@ -87,6 +89,7 @@ impl Config {
             throttle_concurrency: None,
             auth: crate::auth::AuthMode::Lenient,
             tls: None,
+            proxy: None,
         }
     }
 

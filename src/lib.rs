@@ -16,6 +16,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod identity;
 pub mod index;
+pub mod proxy;
 pub mod report_cli;
 pub mod service;
 pub mod state;

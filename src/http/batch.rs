@@ -88,6 +88,8 @@ struct SubRequest {
     refusal: Option<ApiError>,
     /// The batch arrived over TLS: so did its parts.
     over_tls: bool,
+    /// The batch came through the proxy: so did its parts.
+    proxied: Option<context::Proxied>,
 }
 
 /// What the batch request itself contributes to each sub-request.
@@ -99,6 +101,7 @@ struct Outer {
     authorization: Option<HeaderValue>,
     client_request_id: Option<HeaderValue>,
     over_tls: bool,
+    proxied: Option<context::Proxied>,
 }
 
 /// One entry of `responses`.
@@ -141,6 +144,7 @@ pub async fn batch(State(state): State<AppState>, request: Request) -> Result<Re
         authorization: headers.get(header::AUTHORIZATION).cloned(),
         client_request_id: headers.get("client-request-id").cloned(),
         over_tls: request.extensions().get::<context::OverTls>().is_some(),
+        proxied: request.extensions().get::<context::Proxied>().cloned(),
     };
     let JsonObject(body) = JsonObject::read(request, &state, state.config.max_body_bytes).await?;
     let requests = read_batch(&body, &outer)?;
@@ -213,6 +217,9 @@ async fn dispatch(router: Router, sub: SubRequest, member: super::control::Batch
     request.extensions_mut().insert(member);
     if sub.over_tls {
         request.extensions_mut().insert(context::OverTls);
+    }
+    if let Some(proxied) = sub.proxied {
+        request.extensions_mut().insert(proxied);
     }
     let request = context::normalize_path(request).await;
     let response = match router.oneshot(request).await {
@@ -657,6 +664,7 @@ fn read_request(
         depends_on,
         refusal,
         over_tls: outer.over_tls,
+        proxied: outer.proxied.clone(),
     })
 }
 

@@ -18,6 +18,13 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy)]
 pub struct OverTls;
 
+/// Marks a request that came through gcemu's proxy (`--proxy`), for its journal entry: the host
+/// the client asked for.
+#[derive(Debug, Clone)]
+pub struct Proxied {
+    pub host: String,
+}
+
 /// `scheme://host[:port]` of a request: https when it came over TLS (or an absolute https URI),
 /// the `Host` header (or the URI's authority, as HTTP/2 sends it).
 pub fn request_origin(parts: &axum::http::request::Parts) -> String {

@@ -93,6 +93,10 @@ pub async fn graph_control(
         .extensions()
         .get::<BatchMember>()
         .map(|member| member.0.clone());
+    let proxied_host = request
+        .extensions()
+        .get::<super::context::Proxied>()
+        .map(|proxied| proxied.host.clone());
     let request_bytes = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -186,6 +190,7 @@ pub async fn graph_control(
         fault,
         throttled,
         batch,
+        proxied_host,
     });
     response
 }

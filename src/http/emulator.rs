@@ -364,6 +364,7 @@ fn entry_json(entry: &Entry) -> Value {
         ("fault", entry.fault.as_ref().map(|v| json!(v))),
         ("throttled", entry.throttled.then(|| json!(true))),
         ("batch", entry.batch.as_ref().map(|v| json!(v))),
+        ("proxiedHost", entry.proxied_host.as_ref().map(|v| json!(v))),
     ];
     for (name, value) in optional {
         if let Some(value) = value {

@@ -39,6 +39,26 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openid_configuration))
         .routes(routes!(keys))
         .routes(routes!(instance_discovery))
+        .routes(routes!(user_realm))
+}
+
+/// `GET /common/userrealm/{user}`: whether a user signs in at a federated identity provider; MSAL
+/// asks before the password grant. Every gcemu tenant is managed (cloud-only accounts).
+#[utoipa::path(
+    get, path = "/common/userrealm/{user}", tag = "identity", operation_id = "userRealm",
+    params(("user" = String, Path, description = "The user's UPN.")),
+    responses((status = 200, description = "A managed (not federated) realm.", body = Object))
+)]
+async fn user_realm(Path(user): Path<String>) -> Response {
+    let domain = user.rsplit_once('@').map_or("", |(_, domain)| domain);
+    Json(json!({
+        "ver": "1.0",
+        "account_type": "Managed",
+        "domain_name": domain,
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline"
+    }))
+    .into_response()
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`: where the token endpoint and the keys are.

@@ -180,6 +180,19 @@ pub fn server_config(
             (chain, key)
         }
     };
+    config_for(chain, key)
+}
+
+/// A server configuration gcemu's CA issues for `names` (the proxy's per-host certificates).
+pub fn config_for_names(ca: &LocalCa, names: &[String]) -> anyhow::Result<Arc<ServerConfig>> {
+    let (chain, key) = ca.issue(names)?;
+    config_for(chain, key)
+}
+
+fn config_for(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> anyhow::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -173,14 +173,21 @@ pub async fn issue(
             client_info =
                 Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(info.to_string()));
         }
-        Some(
-            request
-                .scopes
-                .iter()
-                .map(|name| format!("{}/{name}", tokens::GRAPH_AUDIENCE))
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
+        // The granted permissions, and what was asked for as it was asked (`.default`, `openid`):
+        // MSAL files the token under these and finds it again for the same request.
+        let mut answered: Vec<String> = request
+            .scopes
+            .iter()
+            .map(|name| format!("{}/{name}", tokens::GRAPH_AUDIENCE))
+            .collect();
+        let mut seen: std::collections::HashSet<String> =
+            answered.iter().map(|s| s.to_ascii_lowercase()).collect();
+        for requested in scope.split_whitespace() {
+            if seen.insert(requested.to_ascii_lowercase()) {
+                answered.push(requested.to_string());
+            }
+        }
+        Some(answered.join(" "))
     } else {
         if let Some(bad) = scope.split_whitespace().find(|s| !s.ends_with("/.default")) {
             return Err(SignInError::new(

@@ -16,6 +16,8 @@ pub struct TestApp {
     /// The server's state, for assertions on derived data (the search index).
     pub state: gcemu::state::AppState,
     pub client: reqwest::Client,
+    /// `http://addr` of the proxy listener, with `--proxy`.
+    pub proxy: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -83,6 +85,7 @@ impl TestApp {
         let app = App::build(config).await.expect("the app builds");
         let scheme = if tls { "https" } else { "http" };
         let address = format!("{scheme}://{}", app.local_addr());
+        let proxy = app.proxy_addr().map(|addr| format!("http://{addr}"));
         let state = app.state().clone();
         // Over https the client trusts gcemu's CA, as a user's client would.
         let client = match &state.identity.ca {
@@ -107,6 +110,7 @@ impl TestApp {
             address,
             state,
             client,
+            proxy,
             shutdown: Some(shutdown),
             server: Some(server),
         }

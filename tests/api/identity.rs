@@ -290,6 +290,20 @@ async fn the_token_endpoint_refuses_as_entra_does() {
     assert_eq!(claims["oid"], USER_ID);
     assert_eq!(claims["upn"], USER_UPN);
     assert_eq!(claims["scp"], "ExternalItem.Read.All");
+    // The answered scope holds what was asked for, so MSAL's cache finds the token again.
+    let answered: Vec<&str> = signed_in.body["scope"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert!(
+        answered.contains(&"https://graph.microsoft.com/ExternalItem.Read.All"),
+        "{answered:?}"
+    );
+    assert!(
+        answered.contains(&"https://graph.microsoft.com/.default"),
+        "{answered:?}"
+    );
     // With `openid`, the ID token MSAL builds its account from; plain JSON, as Entra answers.
     assert!(signed_in
         .header("content-type")

@@ -14,6 +14,7 @@ mod identity;
 mod items;
 mod items_props;
 mod openapi;
+mod proxy;
 mod report;
 mod retrieval;
 mod schema;

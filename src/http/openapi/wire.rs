@@ -1071,6 +1071,9 @@ pub struct JournalEntry {
     /// `<batch request id>/<sub-request id>`.
     #[serde(default)]
     pub batch: String,
+    /// The host the client asked gcemu's proxy for (`--proxy`), when it came through it.
+    #[serde(default)]
+    pub proxied_host: String,
 }
 
 /// The body of `POST /_emulator/faults`.

@@ -39,6 +39,8 @@ pub struct Entry {
     pub throttled: bool,
     /// The id of the `$batch` sub-request this request was (with the batch's own request id).
     pub batch: Option<String>,
+    /// The host a client asked the proxy for (`--proxy`), when the request came through it.
+    pub proxied_host: Option<String>,
 }
 
 /// Which entries a `GET /_emulator/requests` wants.
@@ -165,6 +167,7 @@ mod tests {
             fault: None,
             throttled: false,
             batch: None,
+            proxied_host: None,
         }
     }
 

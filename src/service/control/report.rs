@@ -1243,6 +1243,7 @@ mod tests {
             fault: None,
             throttled: false,
             batch: None,
+            proxied_host: None,
         }
     }
 

@@ -48,7 +48,7 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// Base URL of the running gcemu (http only).
+    /// Base URL of the running gcemu (for https, set GCEMU_CA_FILE to its CA, GET /_emulator/ca.pem).
     #[arg(long, env = "GCEMU_TARGET", value_name = "URL", default_value = crate::report_cli::DEFAULT_TARGET)]
     pub target: String,
     /// Tenant whose report to print (default: 00000000-0000-0000-0000-000000000001).
@@ -134,7 +134,7 @@ pub struct ExpectArgs {
     /// The expectations file (JSON): personas, their queries, and the items each must and must
     /// not see.
     pub file: PathBuf,
-    /// Base URL of a running gcemu to check (http only). Without it, `--fixtures` starts an
+    /// Base URL of a running gcemu to check (for https, set GCEMU_CA_FILE to its CA). Without it, `--fixtures` starts an
     /// emulator in this process (in memory, on a free port); with neither, the target is
     /// http://127.0.0.1:5080.
     #[arg(long, env = "GCEMU_TARGET", value_name = "URL")]
@@ -180,7 +180,7 @@ pub struct TokenArgs {
     pub data_dir: PathBuf,
     /// Ask the running emulator at this URL instead (POST /_emulator/token): the way to get a
     /// token from an --in-memory emulator; the user must exist there, and a declared app's
-    /// permissions are used when --roles is absent.
+    /// permissions are used when --roles is absent. For https, set GCEMU_CA_FILE to its CA.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 }

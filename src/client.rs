@@ -1,30 +1,20 @@
-//! What gcemu's client commands (`expect`, `report`, `conformance`) share: reading `--target`
-//! and describing a failed request with its causes.
+//! What gcemu's client commands (`expect`, `report`, `conformance`, `token --target`) share:
+//! reading `--target`, an HTTP client that trusts gcemu's CA when asked to, and describing a
+//! failed request with its causes.
 
-/// The URL schemes a command can talk to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Schemes {
-    /// gcemu itself, which serves plain HTTP.
-    Http,
-    /// Any Graph endpoint: gcemu or the real service.
-    HttpOrHttps,
-}
+use std::time::Duration;
 
-/// `--target` as a base URL without its trailing `/`: a URL of an allowed scheme, without a
-/// query or fragment.
-pub fn base_url(raw: &str, schemes: Schemes) -> Result<String, String> {
+/// The environment variable naming a PEM file of extra CA certificates the client commands
+/// trust, such as gcemu's own (`GET /_emulator/ca.pem`) for a gcemu started with `--tls`.
+pub const CA_FILE_VARIABLE: &str = "GCEMU_CA_FILE";
+
+/// `--target` as a base URL without its trailing `/`: an http or https URL without a query or
+/// fragment.
+pub fn base_url(raw: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(raw.trim())
         .map_err(|error| format!("--target '{raw}' is not a URL: {error}"))?;
-    match (schemes, url.scheme()) {
-        (_, "http") | (Schemes::HttpOrHttps, "https") => {}
-        (Schemes::Http, _) => {
-            return Err(format!(
-                "--target '{raw}': only http:// URLs are supported (gcemu serves plain HTTP)"
-            ))
-        }
-        (Schemes::HttpOrHttps, _) => {
-            return Err(format!("--target '{raw}': only http:// and https:// URLs"))
-        }
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("--target '{raw}': only http:// and https:// URLs"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
@@ -32,6 +22,48 @@ pub fn base_url(raw: &str, schemes: Schemes) -> Result<String, String> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// An HTTP client with these timeouts that trusts the public roots and, when `GCEMU_CA_FILE`
+/// names a PEM file, the certificates in it.
+pub fn http_client(
+    connect_timeout: Duration,
+    timeout: Duration,
+    follow_redirects: bool,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(connect_timeout)
+        .timeout(timeout);
+    if !follow_redirects {
+        builder = builder.redirect(reqwest::redirect::Policy::none());
+    }
+    if let Some(path) = std::env::var_os(CA_FILE_VARIABLE).filter(|path| !path.is_empty()) {
+        let pem = std::fs::read(&path).map_err(|error| {
+            format!(
+                "{CA_FILE_VARIABLE}={}: cannot read it: {error}",
+                path.to_string_lossy()
+            )
+        })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+            format!(
+                "{CA_FILE_VARIABLE}={}: not PEM certificates: {error}",
+                path.to_string_lossy()
+            )
+        })?;
+        if certificates.is_empty() {
+            return Err(format!(
+                "{CA_FILE_VARIABLE}={} holds no certificate",
+                path.to_string_lossy()
+            ));
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .map_err(|error| format!("cannot build an HTTP client: {error}"))
 }
 
 /// An error and each of its causes, joined by `: `.
@@ -50,18 +82,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn targets_are_base_urls_of_the_allowed_schemes() {
+    fn targets_are_http_or_https_base_urls() {
         assert_eq!(
-            base_url("http://127.0.0.1:5080/", Schemes::Http).unwrap(),
+            base_url("http://127.0.0.1:5080/").unwrap(),
             "http://127.0.0.1:5080"
         );
-        assert!(base_url("https://graph.microsoft.com", Schemes::Http).is_err());
         assert_eq!(
-            base_url("https://graph.microsoft.com", Schemes::HttpOrHttps).unwrap(),
+            base_url("https://graph.microsoft.com").unwrap(),
             "https://graph.microsoft.com"
         );
-        assert!(base_url("ftp://x", Schemes::HttpOrHttps).is_err());
-        assert!(base_url("http://x/?a=b", Schemes::Http).is_err());
-        assert!(base_url("localhost:5080", Schemes::Http).is_err());
+        assert!(base_url("ftp://x").is_err());
+        assert!(base_url("http://x/?a=b").is_err());
+        assert!(base_url("localhost:5080").is_err());
     }
 }

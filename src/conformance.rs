@@ -79,12 +79,8 @@ async fn conform(args: &ConformanceArgs, out: &mut (dyn Write + Send)) -> Result
         return Ok(0);
     }
     let base = target_url(&args.target).map_err(|e| vec![e])?;
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| vec![format!("cannot build an HTTP client: {e}")])?;
+    let http = crate::client::http_client(Duration::from_secs(10), REQUEST_TIMEOUT, false)
+        .map_err(|e| vec![e])?;
     let is_gcemu = detect_gcemu(&http, &base).await?;
     if !is_gcemu && args.token.is_none() && args.token_command.is_none() {
         return Err(vec![format!(
@@ -165,7 +161,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// The base URL without its trailing `/` (http or https).
 fn target_url(raw: &str) -> Result<String, String> {
-    crate::client::base_url(raw, crate::client::Schemes::HttpOrHttps)
+    crate::client::base_url(raw)
 }
 
 /// gcemu answers `GET /_emulator/health` with `{"status":"ok"}`; anything else is another

@@ -122,9 +122,9 @@ fn read_json(path: &Path) -> Result<Value, Fatal> {
         .map_err(|error| Fatal::new(format!("{}: not valid JSON: {error}", path.display())))
 }
 
-/// The base URL without its trailing `/`; only `http` (gcemu serves plain HTTP).
+/// The base URL without its trailing `/` (http, or https with `GCEMU_CA_FILE` naming gcemu's CA).
 fn target_url(raw: &str) -> Result<String, Fatal> {
-    crate::client::base_url(raw, crate::client::Schemes::Http).map_err(Fatal::new)
+    crate::client::base_url(raw).map_err(Fatal::new)
 }
 
 /// An emulator started in this process for `--fixtures` without `--target`: in memory, on a
@@ -198,11 +198,9 @@ impl Reply {
 
 impl Target {
     fn new(base: String) -> Result<Target, Fatal> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|error| Fatal::new(format!("cannot build an HTTP client: {error}")))?;
+        let http =
+            crate::client::http_client(Duration::from_secs(10), Duration::from_secs(300), true)
+                .map_err(Fatal::new)?;
         Ok(Target { base, http })
     }
 
@@ -864,7 +862,7 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_plain_http_base_urls() {
+    fn targets_are_http_or_https_base_urls() {
         assert_eq!(
             target_url("http://127.0.0.1:5080/").unwrap(),
             "http://127.0.0.1:5080"
@@ -873,7 +871,10 @@ mod tests {
             target_url("http://gcemu:5080/base/").unwrap(),
             "http://gcemu:5080/base"
         );
-        assert!(target_url("https://graph.microsoft.com").is_err());
+        assert_eq!(
+            target_url("https://127.0.0.1:5443").unwrap(),
+            "https://127.0.0.1:5443"
+        );
         assert!(target_url("localhost:5080").is_err());
         assert!(target_url("http://x/?a=b").is_err());
     }

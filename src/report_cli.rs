@@ -31,13 +31,10 @@ pub async fn run(args: &ReportArgs) -> i32 {
 }
 
 async fn fetch(target: &str, tenant: Option<&str>) -> Result<Value, String> {
-    let base = crate::client::base_url(target, crate::client::Schemes::Http)?;
+    let base = crate::client::base_url(target)?;
     let base = base.as_str();
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(300))
-        .build()
-        .map_err(|error| format!("cannot build an HTTP client: {error}"))?;
+    let client =
+        crate::client::http_client(Duration::from_secs(10), Duration::from_secs(300), true)?;
     let mut request = client.get(format!("{base}/_emulator/report"));
     if let Some(tenant) = tenant {
         request = request.query(&[("tenant", tenant)]);

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::cli::TokenArgs;
-use crate::client::{base_url, error_chain, Schemes};
+use crate::client::{base_url, error_chain, http_client};
 use crate::identity::keys::SigningKey;
 use crate::identity::tokens;
 
@@ -24,7 +24,7 @@ pub async fn run(args: TokenArgs) -> Result<String, String> {
 }
 
 async fn ask(target: &str, args: TokenArgs) -> Result<String, String> {
-    let base = base_url(target, Schemes::Http)?;
+    let base = base_url(target)?;
     let mut body = serde_json::Map::new();
     if let Some(tenant) = &args.tenant {
         body.insert("tenant".into(), json!(tenant));
@@ -42,7 +42,8 @@ async fn ask(target: &str, args: TokenArgs) -> Result<String, String> {
         body.insert("scopes".into(), json!(args.scopes.join(" ")));
     }
     let url = format!("{base}/_emulator/token");
-    let response = reqwest::Client::new()
+    let timeout = std::time::Duration::from_secs(30);
+    let response = http_client(timeout, timeout, true)?
         .post(&url)
         .json(&Value::Object(body))
         .send()

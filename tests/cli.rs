@@ -25,6 +25,7 @@ fn start(command: &mut Command) -> (Child, String) {
 fn address_of(ready_line: &str) -> String {
     let start = ready_line
         .find("http://")
+        .or_else(|| ready_line.find("https://"))
         .expect("the ready line names the address");
     ready_line[start..]
         .split_whitespace()
@@ -55,6 +56,13 @@ fn help_explains_every_serve_flag() {
         "--schema-errors",
         "--item-quota",
         "--max-items-per-connection",
+        "--auth",
+        "--tls",
+        "--tls-san",
+        "--tls-cert",
+        "--tls-key",
+        "--proxy",
+        "--proxy-intercept",
     ] {
         assert!(help.contains(flag), "serve --help lacks {flag}:\n{help}");
     }
@@ -64,6 +72,9 @@ fn help_explains_every_serve_flag() {
         "GCEMU_IN_MEMORY",
         "GCEMU_LOG_FORMAT",
         "GCEMU_SCHEMA_DELAY",
+        "GCEMU_AUTH",
+        "GCEMU_TLS",
+        "GCEMU_PROXY",
     ] {
         assert!(help.contains(variable), "serve --help lacks {variable}");
     }
@@ -72,7 +83,15 @@ fn help_explains_every_serve_flag() {
     assert!(help.contains("serve") && help.contains("token"));
     let output = gcemu().args(["token", "--help"]).output().unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
-    for flag in ["--tenant", "--user", "--app", "--roles", "--scopes"] {
+    for flag in [
+        "--tenant",
+        "--user",
+        "--app",
+        "--roles",
+        "--scopes",
+        "--data-dir",
+        "--target",
+    ] {
         assert!(help.contains(flag), "token --help lacks {flag}");
     }
 }
@@ -171,6 +190,58 @@ fn token_prints_a_jwt_signed_with_the_data_dirs_key() {
     let other = tempfile::tempdir().unwrap();
     let other_key = gcemu::identity::keys::SigningKey::load_or_create(Some(other.path())).unwrap();
     assert!(gcemu::identity::tokens::verify(&other_key, token.trim(), chrono::Utc::now()).is_err());
+}
+
+/// A gcemu serving https: the client commands reach it when GCEMU_CA_FILE names its CA, and
+/// refuse its certificate otherwise; the health check needs no CA.
+#[test]
+fn client_commands_talk_https_to_a_tls_gcemu_that_trusts_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let (mut child, ready) = start(gcemu().args([
+        "serve",
+        "--data-dir",
+        data_dir,
+        "--listen",
+        "127.0.0.1:0",
+        "--tls",
+        "--auth",
+        "strict",
+    ]));
+    let address = address_of(&ready);
+    assert!(address.starts_with("https://127.0.0.1:"), "{ready}");
+    let healthy = gcemu()
+        .args(["healthcheck", "--url", &address])
+        .output()
+        .unwrap();
+    assert!(healthy.status.success(), "{healthy:?}");
+    let ca = dir.path().join("tls/ca.pem");
+    assert!(ca.exists(), "the CA is kept in the data dir");
+    let minted = gcemu()
+        .args(["token", "--target", &address])
+        .env("GCEMU_CA_FILE", &ca)
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{minted:?}");
+    let token = String::from_utf8(minted.stdout).unwrap();
+    let key = gcemu::identity::keys::SigningKey::load_or_create(Some(dir.path())).unwrap();
+    gcemu::identity::tokens::verify(&key, token.trim(), chrono::Utc::now())
+        .expect("the running gcemu signed it with the data dir's key");
+    let report = gcemu()
+        .args(["report", "--target", &address])
+        .env("GCEMU_CA_FILE", &ca)
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let untrusting = gcemu()
+        .args(["token", "--target", &address])
+        .env_remove("GCEMU_CA_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(untrusting.status.code(), Some(2));
+    let reason = String::from_utf8_lossy(&untrusting.stderr).to_lowercase();
+    assert!(reason.contains("certificate"), "{reason}");
+    terminate(&mut child);
 }
 
 #[test]

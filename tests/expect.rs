@@ -394,15 +394,13 @@ async fn file_and_connection_errors_exit_2() {
         run.stderr
     );
 
-    let run = expect(
-        dir.path(),
-        "tls.json",
-        &document,
-        &["--target", "https://x"],
-    )
-    .await;
+    let run = expect(dir.path(), "ftp.json", &document, &["--target", "ftp://x"]).await;
     assert_eq!(run.code, Some(2));
-    assert!(run.stderr.contains("only http://"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("only http:// and https://"),
+        "{}",
+        run.stderr
+    );
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_gcemu"))
         .args(["expect", "--help"])

@@ -304,6 +304,23 @@ where
     Ok(())
 }
 
+/// How long a client may take to send a request's headers before its connection is closed.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An HTTP/1.1 and HTTP/2 connection server with timers, so that the header read timeout holds
+/// and a client that never finishes its headers does not keep a connection forever.
+pub(crate) fn connection_builder(
+) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(hyper_util::rt::TokioTimer::new());
+    builder
+}
+
 /// Serves one established TLS connection with HTTP/1.1 or HTTP/2, marking its requests as
 /// arrived over TLS (and, from the proxy, with the host the client asked for).
 pub(crate) async fn serve_connection<I, S>(
@@ -333,8 +350,7 @@ pub(crate) async fn serve_connection<I, S>(
             }
             tower::ServiceExt::oneshot(service.clone(), request)
         });
-    let builder =
-        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let builder = connection_builder();
     let connection =
         builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service);
     let served = match watcher {

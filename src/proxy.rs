@@ -78,19 +78,24 @@ impl Proxy {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding the proxy on {}", config.listen))?;
-        let intercepted = GRAPH_HOSTS
+        let mut intercepted: HashSet<String> = GRAPH_HOSTS
             .iter()
             .chain(IDENTITY_HOSTS)
             .map(|host| host.to_string())
-            .chain(
-                config
-                    .intercept
-                    .iter()
-                    .map(|host| host.to_ascii_lowercase()),
-            )
             .collect();
+        for raw in &config.intercept {
+            let host = normalized_host(raw.trim());
+            if host.is_empty() || host.contains(['/', ':', ' ', '@']) {
+                anyhow::bail!(
+                    "--proxy-intercept '{raw}' is not a host name (give the name alone, without a scheme, port or path)"
+                );
+            }
+            intercepted.insert(host);
+        }
         let forwarder = reqwest::Client::builder()
             .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("the proxy's forwarding client")?;
@@ -134,22 +139,23 @@ impl Proxy {
             };
             let shared = self.shared.clone();
             let service = service.clone();
-            tokio::spawn(async move {
-                let handler =
-                    hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                        let (shared, service) = (shared.clone(), service.clone());
-                        async move { Ok::<_, Infallible>(handle(shared, service, request).await) }
-                    });
-                let builder = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
+            let stop = shutdown.clone();
+            tokio::spawn(until_stopped(shutdown.clone(), async move {
+                let handler = hyper::service::service_fn(
+                    move |request: hyper::Request<Incoming>| {
+                        let (shared, service, stop) =
+                            (shared.clone(), service.clone(), stop.clone());
+                        async move { Ok::<_, Infallible>(handle(shared, service, stop, request).await) }
+                    },
                 );
+                let builder = crate::app::connection_builder();
                 if let Err(error) = builder
                     .serve_connection_with_upgrades(TokioIo::new(stream), handler)
                     .await
                 {
                     tracing::debug!(%error, "proxy: client connection ended with an error");
                 }
-            });
+            }));
         }
     }
 }
@@ -167,6 +173,28 @@ impl Shared {
         let config = tls::config_for_names(&self.ca, &[host.to_string()])?;
         configs.insert(host.to_string(), config.clone());
         Ok(config)
+    }
+}
+
+/// Runs `work` until it ends or gcemu shuts down (the sender says so, or is gone): the proxy's
+/// sessions and tunnels do not outlive the server.
+async fn until_stopped(
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    work: impl std::future::Future<Output = ()>,
+) {
+    let stopped = async move {
+        loop {
+            if *stop.borrow_and_update() {
+                return;
+            }
+            if stop.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = stopped => {}
     }
 }
 
@@ -188,13 +216,18 @@ fn normalized_host(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
-async fn handle<S>(shared: Arc<Shared>, service: S, request: hyper::Request<Incoming>) -> Response
+async fn handle<S>(
+    shared: Arc<Shared>,
+    service: S,
+    stop: tokio::sync::watch::Receiver<bool>,
+    request: hyper::Request<Incoming>,
+) -> Response
 where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     if request.method() == hyper::Method::CONNECT {
-        return connect(shared, service, request).await;
+        return connect(shared, service, stop, request).await;
     }
     let request = request.map(Body::new);
     // Origin-form (`GET /_emulator/health`): a request to gcemu itself.
@@ -221,7 +254,12 @@ where
 }
 
 /// `CONNECT host:port`.
-async fn connect<S>(shared: Arc<Shared>, service: S, request: hyper::Request<Incoming>) -> Response
+async fn connect<S>(
+    shared: Arc<Shared>,
+    service: S,
+    stop: tokio::sync::watch::Receiver<bool>,
+    request: hyper::Request<Incoming>,
+) -> Response
 where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -258,7 +296,7 @@ where
             }
         };
         tracing::info!(%host, %port, "proxy: intercepting (gcemu answers with a certificate from its CA)");
-        tokio::spawn(async move {
+        tokio::spawn(until_stopped(stop, async move {
             let upgraded = match hyper::upgrade::on(request).await {
                 Ok(upgraded) => upgraded,
                 Err(error) => {
@@ -280,7 +318,7 @@ where
                     tracing::warn!(%host, "proxy: the client did not finish the TLS handshake within 10 s")
                 }
             }
-        });
+        }));
         return Response::new(Body::empty());
     }
     let upstream = match tokio::time::timeout(
@@ -305,7 +343,7 @@ where
         }
     };
     tracing::info!(%host, %port, "proxy: tunnelling (not intercepted)");
-    tokio::spawn(async move {
+    tokio::spawn(until_stopped(stop, async move {
         let mut upstream = upstream;
         match hyper::upgrade::on(request).await {
             Ok(upgraded) => {
@@ -316,7 +354,7 @@ where
                 tracing::debug!(%host, %error, "proxy: the CONNECT tunnel was not opened")
             }
         }
-    });
+    }));
     Response::new(Body::empty())
 }
 
@@ -340,6 +378,15 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 async fn forward(shared: &Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let url = parts.uri.to_string();
+    // Headers the client's `Connection` names are for this hop only, as the hop-by-hop ones.
+    let connection_listed: Vec<String> = parts
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
     let body = match axum::body::to_bytes(body, MAX_FORWARDED_BODY).await {
         Ok(body) => body,
         Err(_) => {
@@ -354,7 +401,12 @@ async fn forward(shared: &Shared, request: Request) -> Response {
         .request(parts.method.clone(), &url)
         .body(body);
     for (name, value) in parts.headers.iter() {
-        if !is_hop_by_hop(name) && name != header::HOST {
+        if !is_hop_by_hop(name)
+            && name != header::HOST
+            && !connection_listed
+                .iter()
+                .any(|listed| listed == name.as_str())
+        {
             outgoing = outgoing.header(name, value);
         }
     }
@@ -373,11 +425,12 @@ async fn forward(shared: &Shared, request: Request) -> Response {
     };
     let status = answer.status();
     let headers = answer.headers().clone();
-    let body = answer.bytes().await.unwrap_or_default();
-    let mut response = Response::new(Body::from(body));
+    // Streamed, not buffered: a large download passes through without being held in memory, and
+    // an upstream that breaks off mid-body breaks the client's body too.
+    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
     *response.status_mut() = status;
     for (name, value) in headers.iter() {
-        if !is_hop_by_hop(name) && name != header::CONTENT_LENGTH {
+        if !is_hop_by_hop(name) {
             response.headers_mut().append(name, value.clone());
         }
     }

@@ -28,6 +28,12 @@ impl TenantId {
         TenantId(DEFAULT_TENANT_ID.to_string())
     }
 
+    /// Where the request journal files requests whose token was refused: no token and no
+    /// `?tenant=` can name it (it has a space), so no tenant's report ever includes them.
+    pub fn unauthenticated() -> TenantId {
+        TenantId("(unauthenticated request)".to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

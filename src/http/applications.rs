@@ -2,7 +2,7 @@
 //! granted permissions) that the token endpoint and strict mode know, besides fixtures.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -19,14 +19,6 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize)]
 pub(super) struct TenantQuery {
     tenant: Option<String>,
-}
-
-fn tenant_of(raw: Option<&str>) -> Result<TenantId, ApiError> {
-    match raw {
-        Some(raw) => TenantId::parse(raw)
-            .map_err(|violation| ApiError::invalid(violation.message).with_target("tenant")),
-        None => Ok(TenantId::default_tenant()),
-    }
 }
 
 fn application_json(tenant: &TenantId, app: &Application) -> Value {
@@ -50,8 +42,9 @@ fn application_json(tenant: &TenantId, app: &Application) -> Value {
 pub(super) async fn list(
     State(state): State<AppState>,
     Query(query): Query<TenantQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_of(query.tenant.as_deref())?;
+    let tenant = super::emulator::tenant_for_token(&state, &headers, query.tenant)?;
     let mut apps = service::applications::list(&state, &tenant).await?;
     let default = Application::default_app();
     if !apps
@@ -75,15 +68,17 @@ pub(super) async fn list(
 )]
 pub(super) async fn declare(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonObject(mut body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let tenant = match body.remove("tenant") {
-        None | Some(Value::Null) => TenantId::default_tenant(),
-        Some(Value::String(raw)) => tenant_of(Some(&raw))?,
+    let raw = match body.remove("tenant") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(raw)) => Some(raw),
         Some(_) => {
             return Err(ApiError::invalid("'tenant' must be a string.").with_target("tenant"))
         }
     };
+    let tenant = super::emulator::tenant_for_token(&state, &headers, raw)?;
     let app = super::fixtures::read_application_body(&Value::Object(body))?;
     service::applications::declare(&state, &tenant, app.clone()).await?;
     Ok((StatusCode::CREATED, Json(application_json(&tenant, &app))).into_response())
@@ -102,8 +97,9 @@ pub(super) async fn remove(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
     Query(query): Query<TenantQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_of(query.tenant.as_deref())?;
+    let tenant = super::emulator::tenant_for_token(&state, &headers, query.tenant)?;
     service::applications::remove(&state, &tenant, &app_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

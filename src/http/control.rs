@@ -79,10 +79,15 @@ pub async fn graph_control(
         .and_then(|value| value.to_str().ok());
     let authenticated =
         crate::auth::authenticate(state.config.auth, &state.identity.key, time, authorization);
-    // The journal names the caller even when its token is refused (from the unchecked claims).
+    // A refused token's claims are not believed: its journal entry goes under no tenant, so a
+    // forged `tid` cannot put entries into another tenant's report.
     let mut caller = match &authenticated {
         Ok(caller) => caller.clone(),
-        Err(_) => crate::auth::caller_from_authorization(authorization),
+        Err(_) => {
+            let mut unchecked = crate::auth::caller_from_authorization(authorization);
+            unchecked.tenant = crate::domain::ids::TenantId::unauthenticated();
+            unchecked
+        }
     };
     let client_request_id = request
         .extensions()

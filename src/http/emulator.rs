@@ -58,17 +58,30 @@ const MAX_TOKEN_LIFETIME_SECONDS: i64 = 366 * 24 * 3600;
 
 /// The tenant a control-plane request acts on: `?tenant=` (default tenant when absent); with a
 /// bearer token, the token's tenant, and another `?tenant=` is refused, so that a token of one
-/// tenant never explains another tenant's data.
-fn tenant_for_token(
+/// tenant never reads, changes or explains another tenant's data.
+pub(super) fn tenant_for_token(
     state: &AppState,
     headers: &axum::http::HeaderMap,
     raw: Option<String>,
 ) -> Result<TenantId, ApiError> {
+    match token_tenant(state, headers, raw.as_deref())? {
+        Some(tenant) => Ok(tenant),
+        None => tenant_of(raw),
+    }
+}
+
+/// The tenant of the request's bearer token, if it carries one (a `raw` tenant naming another
+/// one is refused with `403`).
+pub(super) fn token_tenant(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    raw: Option<&str>,
+) -> Result<Option<TenantId>, ApiError> {
     let Some(authorization) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
     else {
-        return tenant_of(raw);
+        return Ok(None);
     };
     let caller = crate::auth::authenticate(
         state.config.auth,
@@ -83,16 +96,16 @@ fn tenant_for_token(
         )
     })?;
     match raw {
-        Some(raw) if TenantId::parse(&raw).ok().as_ref() != Some(&caller.tenant) => {
+        Some(raw) if TenantId::parse(raw).ok().as_ref() != Some(&caller.tenant) => {
             Err(ApiError::new(
                 super::error::ErrorCode::Forbidden,
                 format!(
-                    "The bearer token belongs to tenant '{}'; it cannot explain tenant '{raw}'. Send no token to use the control plane as an administrator.",
+                    "The bearer token belongs to tenant '{}'; it cannot act on tenant '{raw}'. Send no token to use the control plane as an administrator.",
                     caller.tenant
                 ),
             ))
         }
-        _ => Ok(caller.tenant),
+        _ => Ok(Some(caller.tenant)),
     }
 }
 
@@ -249,8 +262,13 @@ struct TenantQuery {
 async fn reset(
     State(state): State<AppState>,
     Query(query): Query<TenantQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = query.tenant.map(|raw| tenant_of(Some(raw))).transpose()?;
+    // With a bearer token, only the token's tenant is reset.
+    let tenant = match token_tenant(&state, &headers, query.tenant.as_deref())? {
+        Some(tenant) => Some(tenant),
+        None => query.tenant.map(|raw| tenant_of(Some(raw))).transpose()?,
+    };
     service::control::reset(&state, tenant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -263,6 +281,7 @@ async fn reset(
 )]
 async fn token(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let text = |name: &str| {
@@ -294,7 +313,11 @@ async fn token(
     let lifetime_seconds = match body.get("lifetimeSeconds") {
         None | Some(Value::Null) => None,
         Some(value) => match value.as_i64() {
-            Some(seconds) if seconds.abs() <= MAX_TOKEN_LIFETIME_SECONDS => Some(seconds),
+            Some(seconds)
+                if (-MAX_TOKEN_LIFETIME_SECONDS..=MAX_TOKEN_LIFETIME_SECONDS).contains(&seconds) =>
+            {
+                Some(seconds)
+            }
             _ => {
                 return Err(ApiError::invalid(format!(
                     "'lifetimeSeconds' must be a whole number of seconds between -{MAX_TOKEN_LIFETIME_SECONDS} and {MAX_TOKEN_LIFETIME_SECONDS}."
@@ -304,7 +327,7 @@ async fn token(
         },
     };
     let input = TokenInput {
-        tenant: tenant_of(text("tenant"))?,
+        tenant: tenant_for_token(&state, &headers, text("tenant"))?,
         user: text("user"),
         app: text("app"),
         roles: list("roles"),
@@ -568,9 +591,10 @@ async fn delete_fault(
 async fn report(
     State(state): State<AppState>,
     Query(query): Query<TenantQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     use service::control::report::{Finding, Samples};
-    let tenant = tenant_of(query.tenant)?;
+    let tenant = tenant_for_token(&state, &headers, query.tenant)?;
     let report = service::control::report::report(&state, &tenant).await?;
     let samples = |body: &mut Map<String, Value>, name: &str, count: &str, samples: &Samples| {
         body.insert(name.into(), json!(samples.values));

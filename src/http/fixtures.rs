@@ -543,13 +543,9 @@ pub struct ExportQuery {
 pub async fn export(
     State(state): State<AppState>,
     Query(query): Query<ExportQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = match query.tenant {
-        Some(raw) => {
-            TenantId::parse(&raw).map_err(|violation| ApiError::invalid(violation.message))?
-        }
-        None => TenantId::default_tenant(),
-    };
+    let tenant = super::emulator::tenant_for_token(&state, &headers, query.tenant)?;
     let exported = service::fixtures::export(&state, &tenant).await?;
     let document = tokio::task::spawn_blocking(move || document_json(&tenant, &exported))
         .await

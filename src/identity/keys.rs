@@ -112,8 +112,12 @@ fn load_or_create_in(data_dir: &Path) -> anyhow::Result<SigningKey> {
             let pem = private
                 .to_pkcs8_pem(LineEnding::LF)
                 .context("encoding the signing key")?;
-            super::write_private_file(&path, pem.as_bytes())?;
-            SigningKey::from_private(&private)
+            if super::create_private_file(&path, pem.as_bytes())? {
+                SigningKey::from_private(&private)
+            } else {
+                // Another process (`gcemu token`, a second server) created it meanwhile: use theirs.
+                load_or_create_in(data_dir)
+            }
         }
         Err(error) => {
             Err(error).with_context(|| format!("reading the token signing key {}", path.display()))

@@ -19,11 +19,14 @@ pub struct Identity {
     pub ca: Option<Arc<tls::LocalCa>>,
 }
 
-/// Writes a file only its owner may read, creating its directory; atomically (write, then rename).
-pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Creates a file only its owner may read, with its directory, unless it already exists: the
+/// contents are written to a temporary file of this process's own and then linked into place,
+/// so a reader never sees half a file and of two processes creating it at once, one wins.
+/// `Ok(false)` when the file already existed (the caller then reads it).
+pub(crate) fn create_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<bool> {
     let dir = path.parent().context("a file path has a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let temporary = path.with_extension("tmp");
+    let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     {
         use std::io::Write;
         let mut options = std::fs::OpenOptions::new();
@@ -37,5 +40,11 @@ pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result
             .and_then(|()| file.sync_all())
             .with_context(|| format!("writing {}", temporary.display()))?;
     }
-    std::fs::rename(&temporary, path).with_context(|| format!("creating {}", path.display()))
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(error) => Err(error).with_context(|| format!("creating {}", path.display())),
+    }
 }

@@ -126,20 +126,40 @@ fn rcgen_days(days: i64) -> time::Duration {
 
 fn load_or_create_in(data_dir: &Path) -> anyhow::Result<LocalCa> {
     let (cert_path, key_path) = (data_dir.join(CA_FILE), data_dir.join(CA_KEY_FILE));
-    if key_path.exists() && cert_path.exists() {
-        let key_pem = std::fs::read_to_string(&key_path)
-            .with_context(|| format!("reading {}", key_path.display()))?;
-        let cert_pem = std::fs::read_to_string(&cert_path)
-            .with_context(|| format!("reading {}", cert_path.display()))?;
-        let key = KeyPair::from_pem(&key_pem)
-            .with_context(|| format!("reading the CA key {}", key_path.display()))?;
-        return LocalCa::from_key(key, Some(cert_pem));
+    // The key decides: whoever creates the key file first also writes the certificate, which
+    // the others wait a moment for.
+    if !key_path.exists() {
+        let key = KeyPair::generate()?;
+        let ca = LocalCa::from_key(key, None)?;
+        if super::create_private_file(&key_path, ca.key.serialize_pem().as_bytes())? {
+            super::create_private_file(&cert_path, ca.cert_pem.as_bytes())?;
+            return Ok(ca);
+        }
     }
-    let key = KeyPair::generate()?;
-    let ca = LocalCa::from_key(key, None)?;
-    super::write_private_file(&key_path, ca.key.serialize_pem().as_bytes())?;
-    super::write_private_file(&cert_path, ca.cert_pem.as_bytes())?;
-    Ok(ca)
+    let key_pem = std::fs::read_to_string(&key_path)
+        .with_context(|| format!("reading {}", key_path.display()))?;
+    let key = KeyPair::from_pem(&key_pem)
+        .with_context(|| format!("reading the CA key {}", key_path.display()))?;
+    let mut waited = 0;
+    let cert_pem = loop {
+        match std::fs::read_to_string(&cert_path) {
+            Ok(pem) => break pem,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && waited < 50 => {
+                waited += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            // A key without its certificate (an interrupted first start): certify the key anew.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let ca = LocalCa::from_key(key, None)?;
+                super::create_private_file(&cert_path, ca.cert_pem.as_bytes())?;
+                return load_or_create_in(data_dir);
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("reading {}", cert_path.display()))
+            }
+        }
+    };
+    LocalCa::from_key(key, Some(cert_pem))
 }
 
 /// Where the server's certificate comes from.

@@ -52,14 +52,9 @@ impl SignInError {
     }
 
     fn missing(parameter: &str) -> Self {
-        let error = if parameter == "client_id" {
-            "invalid_client"
-        } else {
-            "invalid_request"
-        };
         SignInError::new(
             400,
-            error,
+            "invalid_request",
             900144,
             format!("The request body must contain the following parameter: '{parameter}'."),
         )
@@ -346,8 +341,15 @@ fn delegated_scopes(
     client_id: &str,
 ) -> Result<Vec<String>, SignInError> {
     let mut granted: Vec<String> = Vec::new();
-    // A form may name thousands of scopes: duplicates are found by hashing, not by scanning.
+    // A form may name thousands of scopes: names are looked up and deduplicated by hashing, and
+    // `.default` is expanded once.
+    let consented_by_name: std::collections::HashMap<String, &String> = app
+        .scopes
+        .iter()
+        .map(|s| (s.to_ascii_lowercase(), s))
+        .collect();
     let mut seen = std::collections::HashSet::new();
+    let mut default_expanded = false;
     for requested in scope.split_whitespace() {
         if OIDC_SCOPES
             .iter()
@@ -357,14 +359,17 @@ fn delegated_scopes(
         }
         let name = requested.rsplit('/').next().unwrap_or(requested);
         let names: Vec<String> = if name == ".default" {
+            if std::mem::replace(&mut default_expanded, true) {
+                continue;
+            }
             app.scopes.clone()
         } else {
             vec![name.to_string()]
         };
         for name in names {
-            let consented = app.scopes.iter().find(|s| s.eq_ignore_ascii_case(&name));
+            let consented = consented_by_name.get(&name.to_ascii_lowercase());
             let name = match (consented, known) {
-                (Some(consented), _) => consented.clone(),
+                (Some(consented), _) => consented.to_string(),
                 (None, false) => name,
                 (None, true) => {
                     return Err(SignInError::new(

@@ -1198,3 +1198,104 @@ async fn https_serves_http2_and_http1_with_a_certificate_from_gcemus_ca() {
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
 }
+
+#[tokio::test]
+async fn the_control_plane_acts_only_on_the_tenant_of_a_token_it_is_sent() {
+    let app = strict_app().await;
+    build_tenant(&app).await;
+    let before = snapshot(&app, TENANT).await;
+    let other = minted(&app, json!({"tenant": OTHER_TENANT})).await;
+    let with_token = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(&other)
+    };
+    // Reading or changing TENANT with OTHER_TENANT's token is refused.
+    for (method, path) in [
+        (
+            reqwest::Method::GET,
+            format!("/_emulator/applications?tenant={TENANT}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/_emulator/applications/{OWNER_APP}?tenant={TENANT}"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/_emulator/fixtures?tenant={TENANT}"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/_emulator/report?tenant={TENANT}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/_emulator/reset?tenant={TENANT}"),
+        ),
+    ] {
+        let reply = app.send(with_token(method.clone(), &path)).await;
+        reply.assert_error(403, "Forbidden");
+        assert!(
+            reply.error_message().contains("cannot act on tenant"),
+            "{method} {path}: {}",
+            reply.body
+        );
+    }
+    let minted_for_tenant = app
+        .send(
+            with_token(reqwest::Method::POST, "/_emulator/token").json(&json!({"tenant": TENANT})),
+        )
+        .await;
+    minted_for_tenant.assert_error(403, "Forbidden");
+    // A reset with a token and no ?tenant= resets the token's tenant only.
+    let reset = app
+        .send(with_token(reqwest::Method::POST, "/_emulator/reset"))
+        .await;
+    assert_eq!(reset.status, 204);
+    assert_eq!(snapshot(&app, TENANT).await, before, "TENANT is untouched");
+    // Without a token the control plane is the test harness's: it may act on any tenant.
+    assert_eq!(
+        app.get(&format!("/_emulator/applications?tenant={TENANT}"))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_refused_tokens_claims_do_not_reach_a_tenants_journal_or_report() {
+    let app = strict_app().await;
+    let forged = token(
+        json!({"tid": "victim-tenant", "aud": "https://graph.microsoft.com",
+                              "exp": chrono::Utc::now().timestamp() + 600}),
+    );
+    let reply = call(
+        &app,
+        Some(&forged),
+        "PUT",
+        "/v1.0/external/connections/c1/items/i1",
+        Some(&json!({})),
+    )
+    .await;
+    reply.assert_error(401, "InvalidAuthenticationToken");
+    let journal = app.get("/_emulator/requests").await;
+    assert_eq!(
+        journal.body["value"][0]["tenant"],
+        "(unauthenticated request)"
+    );
+    let report = app.get("/_emulator/report?tenant=victim-tenant").await;
+    assert_eq!(report.status, 200);
+    assert!(
+        !report
+            .body
+            .to_string()
+            .contains("/v1.0/external/connections/c1/items/i1"),
+        "{}",
+        report.body
+    );
+    // An out-of-range lifetime is a 400, not an overflow.
+    let reply = app
+        .post("/_emulator/token", &json!({"lifetimeSeconds": i64::MIN}))
+        .await;
+    reply.assert_error(400, "InvalidRequest");
+}

@@ -241,3 +241,38 @@ async fn a_client_that_does_not_trust_the_ca_refuses_the_handshake() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn an_intercept_host_with_a_scheme_or_port_is_refused_at_start() {
+    for bad in [
+        "https://api.contoso.test",
+        "api.contoso.test:8443",
+        "a b",
+        "",
+    ] {
+        let mut config = Config::for_tests();
+        config.proxy = Some(ProxyConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            intercept: vec![bad.into()],
+        });
+        let error = gcemu::app::App::build(config).await.err().expect("refused");
+        assert!(
+            format!("{error:#}").contains("--proxy-intercept"),
+            "{bad}: {error:#}"
+        );
+    }
+    // Spaces around a name (GCEMU_PROXY_INTERCEPT="a, b") and a trailing dot are fine.
+    let mut config = Config::for_tests();
+    config.proxy = Some(ProxyConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        intercept: vec![" Graph.Contoso.Test. ".into()],
+    });
+    let app = TestApp::spawn_with(config).await;
+    let client = client_through(&app, true).await;
+    let reply = client
+        .get("https://graph.contoso.test/_emulator/health")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+}

@@ -28,17 +28,17 @@ import argparse
 import asyncio
 import base64
 import json
-import logging
 import os
 import socket
 import ssl
 import sys
 import time
-import traceback
 import uuid
-import warnings
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Optional
 from urllib.parse import urlparse
+
+# harness.py (checks, steps, cleanup line) lives in ../python, shared with the Python client tests there.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
 import certifi
 import httpx
@@ -72,32 +72,16 @@ from msgraph.generated.models.search_request import SearchRequest
 from msgraph.generated.models.user import User
 from msgraph.generated.search.query.query_post_request_body import QueryPostRequestBody
 
+from harness import GRAPH_AUDIENCES, CheckFailed, Run, check, eq, print_cleanup, quiet_azure_identity
+
 GRAPH = "https://graph.microsoft.com"
 LOGIN = "https://login.microsoftonline.com"
 SCOPES = ["https://graph.microsoft.com/.default"]
-GRAPH_AUDIENCES = ("https://graph.microsoft.com", "https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000")
 POLL_DELAY_SECONDS = 0.5
 POLL_LIMIT_SECONDS = 30.0
 
-# azure-identity logs each failed get_token at WARNING; the expected failure below is reported by its step.
-logging.getLogger("azure.identity").addHandler(logging.NullHandler())
-logging.getLogger("azure.identity").propagate = False
-# UsernamePasswordCredential (the password grant) is deprecated; it is how this test signs users in.
-warnings.filterwarnings("ignore", category=DeprecationWarning)
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition: bool, what: str) -> None:
-    if not condition:
-        raise CheckFailed(what)
-
-
-def eq(actual: Any, expected: Any, what: str) -> None:
-    if actual != expected:
-        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
+# The expected failure below is reported by its step, not logged; the deprecated password grant signs users in.
+quiet_azure_identity()
 
 
 def is_guid(text: str) -> bool:
@@ -124,27 +108,6 @@ def describe(e: BaseException) -> str:
         text += f"; caused by {type(cause).__name__}: {cause}"
         cause = cause.__cause__ or cause.__context__
     return text
-
-
-class Run:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    async def step(self, name: str, body: Callable[[], Awaitable[Optional[str]]]) -> None:
-        n = self.passed + self.failed + 1
-        started = time.monotonic()
-        try:
-            detail = await body()
-        except Exception as e:
-            self.failed += 1
-            print(f"FAIL {n:2d} {name}: {describe(e)}", flush=True)
-            if not isinstance(e, CheckFailed):
-                traceback.print_exc()
-            raise
-        self.passed += 1
-        ms = (time.monotonic() - started) * 1000
-        print(f"ok   {n:2d} {name}{' (' + detail + ')' if detail else ''} [{ms:.0f} ms]", flush=True)
 
 
 async def expect_odata_error(call: Awaitable[Any], status: int) -> ODataError:
@@ -174,7 +137,7 @@ class ProxyConnector:
         self.bob_id: Optional[str] = None
         self.tid: Optional[str] = None
         self.connection_created = False
-        self.run = Run()
+        self.run = Run(describe)
         # --- the connector, as production code builds it
         self.credential = ClientSecretCredential(tenant, client_id, secret)
         self.graph = GraphServiceClient(credentials=self.credential, scopes=SCOPES)
@@ -475,7 +438,7 @@ class ProxyConnector:
                     await self.graph.users.by_user_id(uid).delete()
                 except Exception as e:  # noqa: BLE001
                     problems.append(f"user {uid}: {describe(e)}")
-        print(f"cleanup: {'ok' if not problems else 'problems: ' + '; '.join(problems)}", flush=True)
+        print_cleanup(problems)
 
 
 def main() -> int:

@@ -18,17 +18,12 @@ import datetime as dt
 import os
 import sys
 import time
-import traceback
 import uuid
 from typing import Any, Awaitable, Callable, Optional
 from urllib.parse import urlparse
 
 import httpx
-from kiota_abstractions.authentication import (
-    AccessTokenProvider,
-    AllowedHostsValidator,
-    BaseBearerTokenAuthenticationProvider,
-)
+from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvider
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_http.middleware.options import HeadersInspectionHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
@@ -75,43 +70,13 @@ from msgraph_beta.generated.models.external_connectors.external_item import Exte
 from msgraph_beta.generated.models.external_connectors.property_type import PropertyType as BetaPropertyType
 from msgraph_beta.generated.models.o_data_errors.o_data_error import ODataError as BetaODataError
 
+from harness import CheckFailed, EmulatorTokenProvider, Run, check, eq, print_cleanup, run_to_summary, utc
+
 POLL_LIMIT_SECONDS = 20.0
 
 
 # --------------------------------------------------------------------------------------------------
-# plumbing: the token provider, client construction, steps and checks
-
-
-class EmulatorTokenProvider(AccessTokenProvider):
-    """Hands the SDK a bearer token minted by gcemu's `POST /_emulator/token`."""
-
-    def __init__(self, token: str, host: str) -> None:
-        self._token = token
-        self._validator = AllowedHostsValidator([host])
-
-    async def get_authorization_token(self, uri: str, additional_authentication_context: dict[str, Any] = {}) -> str:
-        return self._token if self._validator.is_url_host_valid(uri) else ""
-
-    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
-        return self._validator
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition: bool, what: str) -> None:
-    if not condition:
-        raise CheckFailed(what)
-
-
-def eq(actual: Any, expected: Any, what: str) -> None:
-    if actual != expected:
-        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
-
-
-def utc(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+# plumbing: times, additional_data and typed errors (checks, steps and the token provider: harness.py)
 
 
 def same_instant(actual: Any, expected_iso: str) -> bool:
@@ -166,24 +131,6 @@ async def expect_odata_error(
     except Exception as e:  # a parsing failure or any other exception is a failure of the contract
         raise CheckFailed(f"expected {error_type.__name__} {status} {code}, got {type(e).__name__}: {e}") from e
     raise CheckFailed(f"expected {error_type.__name__} {status} {code}, but the call succeeded: {result!r}")
-
-
-class Run:
-    def __init__(self) -> None:
-        self.steps = 0
-
-    async def step(self, name: str, body: Callable[[], Awaitable[Optional[str]]]) -> None:
-        self.steps += 1
-        started = time.monotonic()
-        try:
-            detail = await body()
-        except Exception as e:
-            print(f"FAIL {self.steps:2d} {name}: {type(e).__name__}: {e}", flush=True)
-            if not isinstance(e, CheckFailed):
-                traceback.print_exc()
-            raise
-        ms = (time.monotonic() - started) * 1000
-        print(f"ok   {self.steps:2d} {name}{' (' + detail + ')' if detail else ''} [{ms:.0f} ms]", flush=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -819,7 +766,7 @@ class ConnectorLife:
                     await app.users.by_user_id(uid).delete()
                 except Exception as e:  # noqa: BLE001
                     problems.append(f"user {uid}: {e}")
-        print(f"cleanup: {'ok' if not problems else 'problems: ' + '; '.join(problems)}", flush=True)
+        print_cleanup(problems)
 
 
 def main() -> int:
@@ -828,14 +775,7 @@ def main() -> int:
         print("usage: connector_life.py BASE_URL   (or set GCEMU_URL)", file=sys.stderr)
         return 2
     life = ConnectorLife(base)
-    started = time.monotonic()
-    try:
-        asyncio.run(life.main())
-    except Exception:
-        print(f"FAILED after {life.run.steps} step(s)", flush=True)
-        return 1
-    print(f"PASSED: {life.run.steps} steps in {time.monotonic() - started:.1f} s", flush=True)
-    return 0
+    return run_to_summary(life.main, life.run)
 
 
 if __name__ == "__main__":

@@ -15,52 +15,22 @@ line per step; exits 1 on the first failure (after deleting the connection and a
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import sys
 import time
 import traceback
 import uuid
-from typing import Any, Optional
+from typing import Optional
 from urllib.parse import urlparse
 
 import httpx
-from kiota_abstractions.authentication import (
-    AccessTokenProvider,
-    AllowedHostsValidator,
-    BaseBearerTokenAuthenticationProvider,
-)
+from kiota_abstractions.authentication import BaseBearerTokenAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.external_connectors.external_connection import ExternalConnection
 
+from harness import CheckFailed, EmulatorTokenProvider, check, utc
+
 RETRY_AFTER_SECONDS = 2
-
-
-class EmulatorTokenProvider(AccessTokenProvider):
-    """Hands the SDK a bearer token minted by gcemu's `POST /_emulator/token`."""
-
-    def __init__(self, token: str, host: str) -> None:
-        self._token = token
-        self._validator = AllowedHostsValidator([host])
-
-    async def get_authorization_token(self, uri: str, additional_authentication_context: dict[str, Any] = {}) -> str:
-        return self._token if self._validator.is_url_host_valid(uri) else ""
-
-    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
-        return self._validator
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition: bool, what: str) -> None:
-    if not condition:
-        raise CheckFailed(what)
-
-
-def instant(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class RetryRun:
@@ -125,7 +95,7 @@ class RetryRun:
         throttled, retried = entries
         check(throttled.get("retryAfterSeconds") == RETRY_AFTER_SECONDS, f"the 429's Retry-After: {throttled}")
         check(throttled.get("fault") == self.rule_id, f"the 429 names the rule: {throttled}")
-        waited = (instant(retried["time"]) - instant(throttled["time"])).total_seconds()
+        waited = (utc(retried["time"]) - utc(throttled["time"])).total_seconds()
         check(waited >= RETRY_AFTER_SECONDS, f"the retry came {waited:.3f} s after the 429, sooner than {RETRY_AFTER_SECONDS} s")
         self.ok(f"journal: 429 at {throttled['time']}, retry 200 at {retried['time']} ({waited:.3f} s later)")
 

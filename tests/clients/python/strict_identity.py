@@ -21,14 +21,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 import os
 import ssl
 import sys
 import time
-import traceback
 import uuid
-import warnings
 from typing import Any, Awaitable, Callable, Optional
 from urllib.parse import urlparse
 
@@ -66,8 +63,9 @@ from msgraph.generated.models.search_request import SearchRequest
 from msgraph.generated.models.user import User
 from msgraph.generated.search.query.query_post_request_body import QueryPostRequestBody
 
+from harness import GRAPH_AUDIENCES, CheckFailed, Run, check, eq, print_cleanup, quiet_azure_identity, run_to_summary
+
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-GRAPH_AUDIENCES = ("https://graph.microsoft.com", "https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000")
 # a GUID tenant that no other test uses; gcemu creates it when the application is declared
 TENANT = "6f1e3b7a-0c4d-4e2a-9b1f-2d3c4e5f6a7b"
 # every tenant's default application (Directory.ReadWrite.All among its roles): it creates the users
@@ -77,48 +75,12 @@ APP_ROLES = ["ExternalConnection.ReadWrite.OwnedBy", "ExternalItem.ReadWrite.Own
 APP_SCOPES = ["ExternalItem.Read.All"]
 POLL_LIMIT_SECONDS = 20.0
 
-# azure-identity logs every failed get_token at WARNING; the expected failures below would print a
-# warning each through logging's last-resort handler. Exceptions are reported by the steps instead.
-logging.getLogger("azure.identity").addHandler(logging.NullHandler())
-logging.getLogger("azure.identity").propagate = False
-# UsernamePasswordCredential and MSAL's password grant are deprecated (no MFA); that is the point here.
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+# The expected failures below are reported by the steps, not logged; the deprecated password grant is the point here.
+quiet_azure_identity()
 
 
 # --------------------------------------------------------------------------------------------------
-# checks and steps (as in connector_life.py)
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition: bool, what: str) -> None:
-    if not condition:
-        raise CheckFailed(what)
-
-
-def eq(actual: Any, expected: Any, what: str) -> None:
-    if actual != expected:
-        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
-
-
-class Run:
-    def __init__(self) -> None:
-        self.steps = 0
-
-    async def step(self, name: str, body: Callable[[], Awaitable[Optional[str]]]) -> None:
-        self.steps += 1
-        started = time.monotonic()
-        try:
-            detail = await body()
-        except Exception as e:
-            print(f"FAIL {self.steps:2d} {name}: {type(e).__name__}: {e}", flush=True)
-            if not isinstance(e, CheckFailed):
-                traceback.print_exc()
-            raise
-        ms = (time.monotonic() - started) * 1000
-        print(f"ok   {self.steps:2d} {name}{' (' + detail + ')' if detail else ''} [{ms:.0f} ms]", flush=True)
+# JWT claims and typed errors (checks and steps: harness.py)
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
@@ -610,7 +572,7 @@ class StrictIdentity:
                         await directory.users.by_user_id(uid).delete()
                     except Exception as e:  # noqa: BLE001
                         problems.append(f"user {uid}: {type(e).__name__}: {e}")
-        print(f"cleanup: {'ok' if not problems else 'problems: ' + '; '.join(problems)}", flush=True)
+        print_cleanup(problems)
 
 
 def main() -> int:
@@ -627,14 +589,7 @@ def main() -> int:
               "(GET /_emulator/ca.pem); run_strict.sh does", file=sys.stderr)
         return 2
     test = StrictIdentity(base, ca_file)
-    started = time.monotonic()
-    try:
-        asyncio.run(test.main())
-    except Exception:
-        print(f"FAILED after {test.run.steps} step(s)", flush=True)
-        return 1
-    print(f"PASSED: {test.run.steps} steps in {time.monotonic() - started:.1f} s", flush=True)
-    return 0
+    return run_to_summary(test.main, test.run)
 
 
 if __name__ == "__main__":

@@ -219,8 +219,10 @@ mod tests {
     }
 }
 
-/// The id of an externalItem: 1 to 128 ASCII letters, digits, `_` and `-`.
-/// The docs say alphanumeric; the live service accepts `_` and `-` (evidence 3.1).
+/// The id of an externalItem: 1 to 128 ASCII letters, digits, `_`, `-` and `.`.
+/// The docs say alphanumeric; the live service accepts `_` and `-` (evidence 3.1), and the spec's
+/// lenient default adds `.` (file names, versions: `report.v2`, spec/items.md §4). An id of dots
+/// alone (`.`, `..`) is refused: URL clients resolve it as a path segment, so it cannot be addressed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ItemId(String);
 
@@ -235,13 +237,19 @@ impl ItemId {
         }
         if let Some(bad) = raw
             .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
         {
             return Err(Violation::new(
                 "id",
                 format!(
-                    "item id '{raw}' may contain only letters, digits, '_' and '-', not {bad:?}"
+                    "item id '{raw}' may contain only letters, digits, '_', '-' and '.', not {bad:?}"
                 ),
+            ));
+        }
+        if raw.chars().all(|c| c == '.') {
+            return Err(Violation::new(
+                "id",
+                format!("item id '{raw}' cannot be dots alone: a URL cannot address it"),
             ));
         }
         Ok(ItemId(raw.to_string()))
@@ -263,16 +271,29 @@ mod item_id_tests {
     use super::*;
 
     #[test]
-    fn item_ids_allow_letters_digits_underscore_and_dash_up_to_128() {
+    fn item_ids_allow_letters_digits_underscore_dash_and_dot_up_to_128() {
         for ok in [
             "T1001",
             "sdks__create-client",
             "c6528a79-0d72-4f8c-6972-08dd7c2f4d78",
+            "report.v2",
+            "handbook.pdf",
+            ".hidden",
             &"i".repeat(128),
         ] {
             assert!(ItemId::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "a/b", "a.b", "é", &"i".repeat(129)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a b",
+            "a/b",
+            "a:b",
+            "a%b",
+            "é",
+            &"i".repeat(129),
+        ] {
             assert!(ItemId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -288,6 +288,12 @@ pub struct ServeArgs {
     #[arg(long, env = "GCEMU_MAX_ITEMS_PER_CONNECTION", default_value_t = config::DEFAULT_MAX_ITEMS_PER_CONNECTION)]
     pub max_items_per_connection: u64,
 
+    /// Largest search page (`size` of a searchRequest): the search overview's 1000 by default;
+    /// 500, the searchRequest page's figure, rehearses the stricter limit. Larger sizes get 400.
+    #[arg(long, env = "GCEMU_SEARCH_MAX_SIZE", default_value_t = config::DEFAULT_SEARCH_MAX_SIZE as u16,
+        value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub search_max_size: u16,
+
     /// Connections a tenant may hold before creating another is refused.
     #[arg(long, env = "GCEMU_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_TENANT)]
     pub max_connections: usize,
@@ -419,6 +425,7 @@ impl ServeArgs {
             max_connections_per_tenant: self.max_connections,
             item_quota: self.item_quota,
             max_items_per_connection: self.max_items_per_connection,
+            search_max_size: usize::from(self.search_max_size),
             fixtures: self.fixtures,
             journal_size: self.journal_size,
             fault_seed: self

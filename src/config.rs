@@ -47,6 +47,8 @@ pub struct Config {
     pub item_quota: Option<u64>,
     /// Items one connection may hold.
     pub max_items_per_connection: u64,
+    /// Largest `size` of a searchRequest (`--search-max-size`).
+    pub search_max_size: usize,
     /// How long a request body may take to arrive before the request is answered `408`.
     pub body_read_timeout: Duration,
     /// Fixtures documents loaded at start, as one document (`--fixtures`).
@@ -81,6 +83,7 @@ impl Config {
             max_connections_per_tenant: DEFAULT_MAX_CONNECTIONS_PER_TENANT,
             item_quota: None,
             max_items_per_connection: DEFAULT_MAX_ITEMS_PER_CONNECTION,
+            search_max_size: DEFAULT_SEARCH_MAX_SIZE,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             fixtures: Vec::new(),
             journal_size: crate::service::control::journal::DEFAULT_CAPACITY,
@@ -107,5 +110,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 30 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS_PER_TENANT: usize = 30;
 /// 5 million items per connection (spec/limits.md, previous limits page).
 pub const DEFAULT_MAX_ITEMS_PER_CONNECTION: u64 = 5_000_000;
+/// 1,000 results per search page: the search API overview's figure (the searchRequest page
+/// says 500; `--search-max-size 500` applies that one).
+pub const DEFAULT_SEARCH_MAX_SIZE: usize = 1000;
 /// 50 million items per tenant (spec/limits.md).
 pub const DEFAULT_TENANT_ITEM_QUOTA: u64 = 50_000_000;

@@ -103,7 +103,6 @@ pub struct ConnectionFields {
 
 pub const MAX_NAME_CHARS: usize = 128;
 pub const MAX_URL_TO_ITEM_RESOLVERS: usize = 8;
-pub const MAX_DISPLAY_TEMPLATE_ID_CHARS: usize = 16;
 
 impl ExternalConnection {
     /// Builds a new `draft` connection from a create request made by application `caller_app_id`.
@@ -366,133 +365,8 @@ pub fn validate_display_templates(
     settings_name: &str,
     list_member: &str,
 ) -> Result<(), Violation> {
-    let Some(object) = settings.as_object() else {
-        return Err(Violation::new(
-            settings_name,
-            format!("{settings_name} must be an object"),
-        ));
-    };
-    let templates = match object.get(list_member) {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::Array(templates)) => templates,
-        Some(_) => {
-            return Err(Violation::new(
-                format!("{settings_name}.{list_member}"),
-                format!("{settings_name}.{list_member} must be a list"),
-            ))
-        }
-    };
-    for (index, template) in templates.iter().enumerate() {
-        let target = format!("{settings_name}.{list_member}[{index}]");
-        let Some(template) = template.as_object() else {
-            return Err(Violation::new(
-                &target,
-                format!("{target} must be an object"),
-            ));
-        };
-        let id = template
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if id.is_empty()
-            || id.chars().count() > MAX_DISPLAY_TEMPLATE_ID_CHARS
-            || !id.chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            return Err(Violation::new(
-                format!("{target}.id"),
-                format!("{target}.id '{id}' must be 1 to {MAX_DISPLAY_TEMPLATE_ID_CHARS} letters and digits"),
-            ));
-        }
-        if !template.get("layout").is_some_and(Value::is_object) {
-            return Err(Violation::new(
-                format!("{target}.layout"),
-                format!("{target}.layout must be an Adaptive Card object"),
-            ));
-        }
-        let priority = template.get("priority").and_then(Value::as_i64);
-        if priority.is_none_or(|p| p <= 0) {
-            return Err(Violation::new(
-                format!("{target}.priority"),
-                format!("{target}.priority must be a positive integer"),
-            ));
-        }
-        match template.get("rules") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(rules)) => {
-                for (rule_index, rule) in rules.iter().enumerate() {
-                    validate_property_rule(rule, &format!("{target}.rules[{rule_index}]"))?;
-                }
-            }
-            Some(_) => {
-                return Err(Violation::new(
-                    format!("{target}.rules"),
-                    format!("{target}.rules must be a list"),
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-const RULE_OPERATIONS: &[&str] = &[
-    "null",
-    "equals",
-    "notEquals",
-    "contains",
-    "notContains",
-    "lessThan",
-    "greaterThan",
-    "startsWith",
-];
-const BINARY_OPERATORS: &[&str] = &["or", "and"];
-
-fn validate_property_rule(rule: &Value, target: &str) -> Result<(), Violation> {
-    let Some(rule) = rule.as_object() else {
-        return Err(Violation::new(
-            target,
-            format!("{target} must be an object"),
-        ));
-    };
-    if !rule.get("property").is_some_and(Value::is_string) {
-        return Err(Violation::new(
-            format!("{target}.property"),
-            format!("{target}.property is required"),
-        ));
-    }
-    let operation = rule
-        .get("operation")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if parse_enum_member(RULE_OPERATIONS, operation).is_none() {
-        return Err(Violation::new(
-            format!("{target}.operation"),
-            format!(
-                "{target}.operation '{operation}' is not one of {}",
-                RULE_OPERATIONS.join(", ")
-            ),
-        ));
-    }
-    let values_ok = match rule.get("values") {
-        Some(Value::Array(values)) => values.iter().all(Value::is_string),
-        _ => false,
-    };
-    if !values_ok {
-        return Err(Violation::new(
-            format!("{target}.values"),
-            format!("{target}.values must be a list of strings"),
-        ));
-    }
-    let joined_by = rule
-        .get("valuesJoinedBy")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if parse_enum_member(BINARY_OPERATORS, joined_by).is_none() {
-        return Err(Violation::new(
-            format!("{target}.valuesJoinedBy"),
-            format!("{target}.valuesJoinedBy '{joined_by}' must be 'or' or 'and'"),
-        ));
-    }
-    Ok(())
+    super::result_template::parse_display_templates(settings, settings_name, list_member)
+        .map(|_| ())
 }
 
 /// Names between braces in an `itemId` template such as `id_{n}`.

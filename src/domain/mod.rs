@@ -7,14 +7,18 @@
 
 pub mod acl;
 pub mod application;
+pub mod collapse;
 pub mod connection;
 pub mod directory;
+pub mod hit;
 pub mod ids;
 pub mod item;
 pub mod kql;
 pub mod operation;
 pub mod permissions;
 pub mod principal;
+pub mod refiner;
+pub mod result_template;
 pub mod retrieval;
 pub mod schema;
 

@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::extract::{ApiVersion, GraphRequest, JsonObject, Members};
 use super::odata::QueryOptions;
 use super::openapi::wire;
+use super::paging;
 use crate::domain::connection::{
     ConnectionFields, ConnectionState, CONTENT_CATEGORIES, CONTENT_EXPERIENCES,
 };
@@ -84,7 +85,8 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/external/connections", tag = "connections", operation_id = "listConnections",
     params(
-        ("$top" = Option<u32>, Query, description = "At most this many entries."),
+        ("$top" = Option<u32>, Query, description = "Entries per page (100 by default); `@odata.nextLink` leads to the next page."),
+        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it."),
         ("$select" = Option<String>, Query, description = "Comma-separated members to answer (`%24select` also works)."),
         ("$filter" = Option<String>, Query, description = "`property eq 'value'` conditions joined by `and`.")),
     responses((status = 200, description = "The tenant's connections the caller may see.", body = wire::ExternalConnectionCollection))
@@ -96,16 +98,25 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let options = QueryOptions::parse(query.as_deref())?;
     options.check_properties(declared_properties(graph.version), TYPE_NAME)?;
+    let scope = format!("{}/connections", graph.caller.tenant.as_str());
+    let page = paging::CONNECTIONS.page(options.top, options.skiptoken.as_deref(), &scope)?;
     let connections = service::connections::list(&state, &graph.caller).await?;
     let value: Vec<Value> = connections
         .iter()
         .map(|view| connection_properties(graph.version, view))
         .filter(|entity| options.matches(entity))
-        .take(options.top.unwrap_or(usize::MAX))
         .map(|entity| Value::Object(options.project(entity)))
         .collect();
     let mut body = graph.body_with_context("external/connections");
-    body.insert("value".into(), Value::Array(value));
+    paging::finish(
+        &graph,
+        "external/connections",
+        query.as_deref(),
+        &scope,
+        page,
+        value,
+        &mut body,
+    );
     Ok(Json(Value::Object(body)).into_response())
 }
 

@@ -1,7 +1,7 @@
 //! The Entra directory subset of Graph: `/users`, `/groups` and `members/$ref`, per tenant.
 //! Errors use the directory's own codes (`Request_ResourceNotFound`, `Request_BadRequest`).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,7 +9,9 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ErrorCode};
 use super::extract::{GraphRequest, JsonObject, Members};
+use super::odata::QueryOptions;
 use super::openapi::wire;
+use super::paging;
 use crate::domain::directory::{
     DirectoryGroup, DirectoryObject, DirectoryUser, GroupId, UserId, UserType,
 };
@@ -149,20 +151,35 @@ pub(super) fn read_user(body: &Map<String, Value>) -> Result<DirectoryUser, ApiE
 
 #[utoipa::path(
     get, path = "/users", tag = "directory", operation_id = "listUsers",
+    params(
+        ("$top" = Option<u32>, Query, description = "Entries per page: 1 to 999, 100 by default; `@odata.nextLink` leads to the next page."),
+        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it."),
+        ("$select" = Option<String>, Query, description = "Comma-separated members to answer.")),
     responses((status = 200, description = "The tenant's users.", body = wire::UserCollection))
 )]
 pub async fn list_users(
     State(state): State<AppState>,
     graph: GraphRequest,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let (options, page, scope) = directory_page(&graph, query.as_deref(), "users")?;
     let users = service::directory::list_users(&state, &graph.caller)
         .await
         .map_err(directory)?;
     let value: Vec<Value> = users
         .iter()
-        .map(|user| Value::Object(user_json(&graph, user, false)))
+        .map(|user| Value::Object(options.project(user_json(&graph, user, false))))
         .collect();
-    Ok(Json(collection(&graph, "users", value)).into_response())
+    Ok(Json(collection(
+        &graph,
+        "users",
+        "users",
+        query.as_deref(),
+        &scope,
+        page,
+        value,
+    ))
+    .into_response())
 }
 
 #[utoipa::path(
@@ -248,20 +265,35 @@ pub(super) fn read_group(body: &Map<String, Value>) -> Result<DirectoryGroup, Ap
 
 #[utoipa::path(
     get, path = "/groups", tag = "directory", operation_id = "listGroups",
+    params(
+        ("$top" = Option<u32>, Query, description = "Entries per page: 1 to 999, 100 by default; `@odata.nextLink` leads to the next page."),
+        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it."),
+        ("$select" = Option<String>, Query, description = "Comma-separated members to answer.")),
     responses((status = 200, description = "The tenant's groups.", body = wire::GroupCollection))
 )]
 pub async fn list_groups(
     State(state): State<AppState>,
     graph: GraphRequest,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let (options, page, scope) = directory_page(&graph, query.as_deref(), "groups")?;
     let groups = service::directory::list_groups(&state, &graph.caller)
         .await
         .map_err(directory)?;
     let value: Vec<Value> = groups
         .iter()
-        .map(|group| Value::Object(group_json(&graph, group, false)))
+        .map(|group| Value::Object(options.project(group_json(&graph, group, false))))
         .collect();
-    Ok(Json(collection(&graph, "groups", value)).into_response())
+    Ok(Json(collection(
+        &graph,
+        "groups",
+        "groups",
+        query.as_deref(),
+        &scope,
+        page,
+        value,
+    ))
+    .into_response())
 }
 
 #[utoipa::path(
@@ -358,14 +390,23 @@ pub async fn remove_member(
 #[utoipa::path(
     get, path = "/groups/{group_id}/members", tag = "directory", operation_id = "listGroupMembers",
     params(
-        ("group_id" = String, Path, description = "The directory group id.")),
+        ("group_id" = String, Path, description = "The directory group id."),
+        ("$top" = Option<u32>, Query, description = "Entries per page: 1 to 999, 100 by default; `@odata.nextLink` leads to the next page."),
+        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it."),
+        ("$select" = Option<String>, Query, description = "Comma-separated members to answer.")),
     responses((status = 200, description = "The group's direct members, users and groups.", body = wire::DirectoryObjectCollection))
 )]
 pub async fn list_members(
     State(state): State<AppState>,
     graph: GraphRequest,
     Path(group_id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let (options, page, scope) = directory_page(
+        &graph,
+        query.as_deref(),
+        &format!("groups/{}/members", group_id.to_ascii_lowercase()),
+    )?;
     let members = service::directory::members(&state, &graph.caller, &group_id)
         .await
         .map_err(directory)?;
@@ -381,15 +422,51 @@ pub async fn list_members(
                 }
             };
             body.insert("@odata.type".into(), json!(odata_type));
-            Value::Object(body)
+            Value::Object(options.project(body))
         })
         .collect();
-    Ok(Json(collection(&graph, "directoryObjects", value)).into_response())
+    let relative = format!("groups/{group_id}/members");
+    Ok(Json(collection(
+        &graph,
+        "directoryObjects",
+        &relative,
+        query.as_deref(),
+        &scope,
+        page,
+        value,
+    ))
+    .into_response())
 }
 
-fn collection(graph: &GraphRequest, context: &str, value: Vec<Value>) -> Value {
+/// A directory collection's query options and page (`$skip` is refused, as Graph refuses it).
+fn directory_page(
+    graph: &GraphRequest,
+    query: Option<&str>,
+    collection: &str,
+) -> Result<(QueryOptions, paging::Page, String), ApiError> {
+    let options = QueryOptions::parse(query)?;
+    if options.skip {
+        return Err(ApiError::new(
+            ErrorCode::RequestBadRequest,
+            "'$skip' is not supported by the service.",
+        ));
+    }
+    let scope = format!("{}/{collection}", graph.caller.tenant.as_str());
+    let page = paging::DIRECTORY.page(options.top, options.skiptoken.as_deref(), &scope)?;
+    Ok((options, page, scope))
+}
+
+fn collection(
+    graph: &GraphRequest,
+    context: &str,
+    relative: &str,
+    query: Option<&str>,
+    scope: &str,
+    page: paging::Page,
+    value: Vec<Value>,
+) -> Value {
     let mut body = graph.body_with_context(context);
-    body.insert("value".into(), Value::Array(value));
+    paging::finish(graph, relative, query, scope, page, value, &mut body);
     Value::Object(body)
 }
 

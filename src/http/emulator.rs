@@ -167,6 +167,33 @@ async fn explain_access(
         "reason": explanation.reason,
         "paths": explanation.paths,
     });
+    let tried: Vec<Value> = explanation
+        .result_templates
+        .iter()
+        .map(|template| {
+            json!({
+                "id": template.id,
+                "priority": template.priority,
+                "chosen": template.chosen,
+                "rules": template.rules.iter().map(|rule| json!({
+                    "property": rule.property,
+                    "operation": rule.operation.as_str(),
+                    "values": rule.values,
+                    "valuesJoinedBy": match rule.joined_by {
+                        crate::domain::result_template::JoinedBy::Or => "or",
+                        crate::domain::result_template::JoinedBy::And => "and",
+                    },
+                    "itemValue": rule.actual,
+                    "holds": rule.holds,
+                    "reason": rule.reason,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    body["resultTemplate"] = json!({
+        "id": explanation.result_templates.iter().find(|t| t.chosen).map(|t| t.id.clone()),
+        "tried": tried,
+    });
     if let Some(retrieval) = explanation.retrieval {
         body["retrieval"] = json!({
             "queryWords": retrieval.query_words,

@@ -44,6 +44,10 @@ pub enum ErrorCode {
     RequestResourceNotFound,
     /// Entra directory endpoints: a refused request.
     RequestBadRequest,
+    /// Entra directory endpoints: a query option out of range (`$top` above 999).
+    RequestUnsupportedQuery,
+    /// Entra directory endpoints: a `$skiptoken` that is no longer valid.
+    DirectoryExpiredPageToken,
     InternalServerError,
     /// The request body did not arrive in time.
     RequestTimeout,
@@ -74,6 +78,8 @@ impl ErrorCode {
             ErrorCode::UnknownError => "UnknownError",
             ErrorCode::RequestResourceNotFound => "Request_ResourceNotFound",
             ErrorCode::RequestBadRequest => "Request_BadRequest",
+            ErrorCode::RequestUnsupportedQuery => "Request_UnsupportedQuery",
+            ErrorCode::DirectoryExpiredPageToken => "Directory_ExpiredPageToken",
             ErrorCode::InternalServerError => "InternalServerError",
             ErrorCode::ServiceNotAvailable => "serviceNotAvailable",
             ErrorCode::RequestTimeout => "requestTimeout",
@@ -84,9 +90,11 @@ impl ErrorCode {
 
     pub fn http_status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidRequest | ErrorCode::BadRequest | ErrorCode::RequestBadRequest => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::InvalidRequest
+            | ErrorCode::BadRequest
+            | ErrorCode::RequestBadRequest
+            | ErrorCode::RequestUnsupportedQuery
+            | ErrorCode::DirectoryExpiredPageToken => StatusCode::BAD_REQUEST,
             ErrorCode::RequestResourceNotFound => StatusCode::NOT_FOUND,
             ErrorCode::ItemNotFound | ErrorCode::ResourceNotFound | ErrorCode::UnknownError => {
                 StatusCode::NOT_FOUND

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod items;
 pub mod odata;
 pub mod openapi;
+pub mod paging;
 pub mod retrieval;
 pub mod schema;
 pub mod search;

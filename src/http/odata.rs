@@ -12,6 +12,10 @@ pub struct QueryOptions {
     pub top: Option<usize>,
     /// Equality conditions that must all hold (`$filter=name eq 'x' and state eq 'ready'`).
     pub filter: Vec<(String, String)>,
+    /// `$skiptoken`: where the page starts (see `paging`).
+    pub skiptoken: Option<String>,
+    /// Whether `$skip` was sent (directory collections refuse it, as Graph does).
+    pub skip: bool,
 }
 
 impl QueryOptions {
@@ -45,6 +49,8 @@ impl QueryOptions {
                     options.top = Some(top);
                 }
                 "$filter" | "filter" => options.filter = parse_filter(&value)?,
+                "$skiptoken" | "skiptoken" => options.skiptoken = Some(value),
+                "$skip" | "skip" => options.skip = true,
                 _ => {}
             }
         }

@@ -8,9 +8,11 @@ use serde_json::{json, Map, Value};
 use super::error::ApiError;
 use super::extract::{GraphRequest, JsonObject, Members};
 use super::openapi::wire;
+use crate::domain::collapse::CollapseLevel;
 use crate::domain::ids::ConnectionId;
+use crate::domain::refiner::{Aggregation, BucketRange, BucketSort, MAX_RANGES};
 use crate::service;
-use crate::service::search::{AggregationRequest, BucketSort, SearchRequest, DEFAULT_PAGE_SIZE};
+use crate::service::search::{SearchRequest, DEFAULT_PAGE_SIZE};
 use crate::state::AppState;
 
 const SEARCH_REQUEST_MEMBERS: &[&str] = &[
@@ -214,14 +216,41 @@ fn parse_request(value: &Value, index: usize) -> Result<SearchRequest, ApiError>
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(bad(index, "aggregations must be a list.".into())),
     };
-    if let Some(Value::Array(collapse)) = members.get("collapseProperties") {
-        if !collapse.is_empty() {
-            return Err(bad(
-                index,
-                "collapseProperties is not supported by gcemu yet.".into(),
-            ));
+    let collapse = match members.get("collapseProperties") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(levels)) => levels
+            .iter()
+            .enumerate()
+            .map(|(position, level)| parse_collapse_level(level, index, position))
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::invalid(format!(
+                "requests[{index}].collapseProperties must be a list of {{\"fields\": [...], \"limit\": n}} objects."
+            ))
+            .with_target(format!("requests[{index}].collapseProperties")))
         }
-    }
+    };
+    let result_templates = match members.get("resultTemplateOptions") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(options)) => match options.get("enableResultTemplate") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(enabled)) => *enabled,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "requests[{index}].resultTemplateOptions.enableResultTemplate must be true or false, not {other}."
+                ))
+                .with_target(format!(
+                    "requests[{index}].resultTemplateOptions.enableResultTemplate"
+                )))
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::invalid(format!(
+                "requests[{index}].resultTemplateOptions must be an object such as {{\"enableResultTemplate\": true}}."
+            ))
+            .with_target(format!("requests[{index}].resultTemplateOptions")))
+        }
+    };
     Ok(SearchRequest {
         connection_ids,
         query_string,
@@ -232,10 +261,63 @@ fn parse_request(value: &Value, index: usize) -> Result<SearchRequest, ApiError>
         aggregations,
         aggregation_filters,
         sort,
+        collapse,
+        result_templates,
     })
 }
 
-fn parse_aggregation(option: &Value, index: usize) -> Result<AggregationRequest, ApiError> {
+/// A `collapseProperty`: `{"fields": [names], "limit": 1..32767}`.
+fn parse_collapse_level(
+    value: &Value,
+    index: usize,
+    position: usize,
+) -> Result<CollapseLevel, ApiError> {
+    let target = format!("requests[{index}].collapseProperties[{position}]");
+    let fail = |member: &str, message: String| {
+        ApiError::invalid(message).with_target(format!("{target}{member}"))
+    };
+    let Value::Object(level) = value else {
+        return Err(fail(
+            "",
+            format!("{target} must be an object: {{\"fields\": [...], \"limit\": n}}."),
+        ));
+    };
+    if let Some(name) = level.keys().find(|k| *k != "fields" && *k != "limit") {
+        return Err(fail(
+            "",
+            format!(
+                "{target} has the member '{}'; a collapseProperty has fields and limit.",
+                crate::domain::excerpt(name, 60)
+            ),
+        ));
+    }
+    let fields: Option<Vec<String>> = match level.get("fields") {
+        Some(Value::Array(fields)) => fields
+            .iter()
+            .map(|f| f.as_str().filter(|f| !f.is_empty()).map(str::to_string))
+            .collect(),
+        _ => None,
+    };
+    let Some(fields) = fields else {
+        return Err(fail(
+            ".fields",
+            format!("{target}.fields must be a list of property names."),
+        ));
+    };
+    let limit = match level.get("limit") {
+        Some(Value::Number(limit)) => limit.as_u64().map(|l| l.min(u64::from(u32::MAX)) as usize),
+        _ => None,
+    };
+    let Some(limit) = limit else {
+        return Err(fail(
+            ".limit",
+            format!("{target}.limit must be an integer from 1 to 32767."),
+        ));
+    };
+    Ok(CollapseLevel { fields, limit })
+}
+
+fn parse_aggregation(option: &Value, index: usize) -> Result<Aggregation, ApiError> {
     let field = option
         .get("field")
         .and_then(Value::as_str)
@@ -278,17 +360,30 @@ fn parse_aggregation(option: &Value, index: usize) -> Result<AggregationRequest,
             ))
         }
     };
-    if definition
-        .get("ranges")
-        .and_then(Value::as_array)
-        .is_some_and(|r| !r.is_empty())
-    {
-        return Err(bad(
-            index,
-            "bucketDefinition.ranges is not supported by gcemu yet.".into(),
-        ));
-    }
-    Ok(AggregationRequest {
+    let ranges = match definition.get("ranges") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(ranges)) if ranges.len() > MAX_RANGES => {
+            return Err(bad(
+                index,
+                format!(
+                    "bucketDefinition.ranges holds {} ranges; gcemu accepts at most {MAX_RANGES}.",
+                    ranges.len()
+                ),
+            ))
+        }
+        Some(Value::Array(ranges)) => ranges
+            .iter()
+            .enumerate()
+            .map(|(position, range)| parse_range(range, index, position))
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(bad(
+                index,
+                "bucketDefinition.ranges must be a list of {\"from\", \"to\"} objects.".into(),
+            ))
+        }
+    };
+    Ok(Aggregation {
         field: field.to_string(),
         size,
         sort_by,
@@ -304,6 +399,35 @@ fn parse_aggregation(option: &Value, index: usize) -> Result<AggregationRequest,
             .get("prefixFilter")
             .and_then(Value::as_str)
             .map(str::to_string),
+        ranges,
+    })
+}
+
+/// A `bucketAggregationRange`: `from` and `to` as strings (numbers are accepted too); either may
+/// be left out for an open-ended range.
+fn parse_range(value: &Value, index: usize, position: usize) -> Result<BucketRange, ApiError> {
+    let target = format!("requests[{index}].aggregations.bucketDefinition.ranges[{position}]");
+    let Value::Object(range) = value else {
+        return Err(
+            ApiError::invalid(format!("{target} must be an object with from and/or to."))
+                .with_target(target),
+        );
+    };
+    let bound = |name: &str| -> Result<Option<String>, ApiError> {
+        match range.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.trim().to_string())),
+            Some(Value::Number(number)) => Ok(Some(number.to_string())),
+            Some(other) => Err(ApiError::invalid(format!(
+                "{target}.{name} must be a string holding a number or a date, not {other}."
+            ))
+            .with_target(format!("{target}.{name}"))),
+        }
+    };
+    Ok(BucketRange {
+        from: bound("from")?,
+        to: bound("to")?,
     })
 }
 
@@ -312,16 +436,25 @@ fn response_json(result: &service::search::SearchResult) -> Value {
         .hits
         .iter()
         .map(|hit| {
-            json!({
-                "hitId": hit.item_id,
-                "rank": hit.rank,
-                "summary": hit.summary,
-                "contentSource": hit.connection_id.as_str(),
-                "resource": {
+            let mut body = Map::new();
+            body.insert("hitId".into(), json!(hit.item_id));
+            body.insert("rank".into(), json!(hit.rank));
+            body.insert("summary".into(), json!(hit.summary));
+            body.insert("contentSource".into(), json!(hit.connection_id.as_str()));
+            if let Some(template) = &hit.result_template_id {
+                body.insert("resultTemplateId".into(), json!(template));
+            }
+            if let Some(collapsed) = hit.is_collapsed {
+                body.insert("isCollapsed".into(), json!(collapsed));
+            }
+            body.insert(
+                "resource".into(),
+                json!({
                     "@odata.type": "#microsoft.graph.externalConnectors.externalItem",
                     "properties": hit.properties,
-                },
-            })
+                }),
+            );
+            Value::Object(body)
         })
         .collect();
     let mut container = Map::new();
@@ -345,5 +478,23 @@ fn response_json(result: &service::search::SearchResult) -> Value {
             .collect();
         container.insert("aggregations".into(), Value::Array(aggregations));
     }
-    json!({"searchTerms": result.search_terms, "hitsContainers": [Value::Object(container)]})
+    let mut response = Map::new();
+    response.insert("searchTerms".into(), json!(result.search_terms));
+    response.insert(
+        "hitsContainers".into(),
+        Value::Array(vec![Value::Object(container)]),
+    );
+    if let Some(templates) = &result.result_templates {
+        let templates: Map<String, Value> = templates
+            .iter()
+            .map(|(key, display_name, body)| {
+                (
+                    key.clone(),
+                    json!({"displayName": display_name, "body": body}),
+                )
+            })
+            .collect();
+        response.insert("resultTemplates".into(), Value::Object(templates));
+    }
+    Value::Object(response)
 }

@@ -13,6 +13,7 @@
 pub mod document;
 pub mod mapping;
 pub mod query;
+pub mod search;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -132,8 +132,28 @@ pub async fn update(
             let Some(mut connection) = store::connections::get(db, &tenant, &id)? else {
                 return refuse(not_found(&id));
             };
+            let templates_changed = fields.search_settings.is_some();
             if let Err(violation) = connection.apply(fields) {
                 return refuse(Error::Invalid(violation));
+            }
+            // Rules of result templates must name properties of the schema, once there is one
+            // (a connection gets its templates before its schema as often as after).
+            if templates_changed {
+                if let Some(schema) =
+                    store::schema::get_schemas(db, &tenant, &id)?.and_then(|s| s.effective)
+                {
+                    let templates =
+                        crate::domain::result_template::declared_search_result_templates(
+                            connection.search_settings.as_ref(),
+                        );
+                    if let Err(violation) = crate::domain::result_template::check_rule_properties(
+                        &templates,
+                        &schema,
+                        "searchSettings.searchResultTemplates",
+                    ) {
+                        return refuse(Error::Invalid(violation));
+                    }
+                }
             }
             store::connections::update(db, &tenant, &connection)?;
             Ok(())

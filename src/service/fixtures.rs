@@ -458,6 +458,18 @@ fn check_connections(
                 None
             },
         );
+        if let Some(schema) = &schema {
+            let templates = crate::domain::result_template::declared_search_result_templates(
+                connection.search_settings.as_ref(),
+            );
+            if let Err(violation) = crate::domain::result_template::check_rule_properties(
+                &templates,
+                schema,
+                "searchSettings.searchResultTemplates",
+            ) {
+                problems.violation(&path, violation);
+            }
+        }
         let (groups, members) = check_external_groups(groups, &mut n_external_groups, problems);
         let items = if schema_declared && schema.is_none() {
             // The schema's problems come first: its items are checked once it is valid.

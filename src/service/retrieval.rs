@@ -88,15 +88,9 @@ pub async fn retrieve(
             }
         });
     let search_request = SearchRequest {
-        connection_ids,
-        query_string: request.query_string.clone(),
-        query_template: None,
-        from: 0,
         size: request.maximum_number_of_results,
         fields: Some(request.resource_metadata.clone()),
-        aggregations: Vec::new(),
-        aggregation_filters: Vec::new(),
-        sort: Vec::new(),
+        ..SearchRequest::new(connection_ids, request.query_string.clone())
     };
     let found = match filter {
         Some(filter) => {

@@ -222,3 +222,20 @@ pub fn state(
     })
     .transpose()
 }
+
+/// The connection's `searchSettings` (`Some(None)` when it has none), or `None` when the
+/// connection does not exist: what a search needs of it, without decoding the rest.
+pub fn search_settings(
+    db: &Connection,
+    tenant: &TenantId,
+    id: &ConnectionId,
+) -> Result<Option<Option<serde_json::Value>>, StoreError> {
+    let raw: Option<Option<String>> = db
+        .query_row(
+            "SELECT search_settings FROM connections WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant.as_str(), id.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    raw.map(super::json_column).transpose()
+}

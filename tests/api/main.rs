@@ -21,4 +21,5 @@ mod schema;
 mod schema_props;
 mod search;
 mod search_props;
+mod search_results;
 mod wire;

@@ -541,7 +541,7 @@ pub struct SearchRequest {
     pub query: SearchQueryString,
     #[schema(minimum = 0)]
     pub from: Option<u64>,
-    /// At most 1,000; 25 by default.
+    /// At most 1,000 (`--search-max-size`); 25 by default.
     #[schema(minimum = 0)]
     pub size: Option<u64>,
     pub fields: Option<Vec<String>>,
@@ -550,8 +550,10 @@ pub struct SearchRequest {
     pub sort_properties: Option<Vec<SortProperty>>,
     /// Ignored.
     pub query_alteration_options: Option<Value>,
-    /// Ignored.
-    pub result_template_options: Option<Value>,
+    /// `{"enableResultTemplate": true}`: each hit gets the `resultTemplateId` of its
+    /// connection's first result template (by priority) whose rules hold, and the response
+    /// gets `resultTemplates`.
+    pub result_template_options: Option<ResultTemplateOption>,
     /// Ignored.
     pub enable_top_results: Option<Value>,
     /// Ignored.
@@ -560,8 +562,32 @@ pub struct SearchRequest {
     pub share_point_one_drive_options: Option<Value>,
     /// Ignored.
     pub trim_duplicates: Option<Value>,
-    /// Not supported: a non-empty list is refused.
-    pub collapse_properties: Option<Vec<Value>>,
+    /// Results sharing the values of `fields` are cut to `limit` per group, level by level;
+    /// fields must be queryable and refinable, each limit at most the one before.
+    pub collapse_properties: Option<Vec<CollapseProperty>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultTemplateOption {
+    pub enable_result_template: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollapseProperty {
+    pub fields: Vec<String>,
+    #[schema(minimum = 1, maximum = 32767)]
+    pub limit: u64,
+}
+
+/// A range bucket: `from` included, `to` excluded; either may be left out.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketAggregationRange {
+    /// A number or a date (`2024-01-01T00:00:00Z`).
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -592,8 +618,9 @@ pub struct BucketDefinition {
     pub is_descending: Option<bool>,
     pub minimum_count: Option<u64>,
     pub prefix_filter: Option<String>,
-    /// Not supported: a non-empty list is refused.
-    pub ranges: Option<Vec<Value>>,
+    /// Range buckets on a numeric or date property, in this order; keys such as `100 up to
+    /// 1000`, tokens such as `range(100, 1000)`.
+    pub ranges: Option<Vec<BucketAggregationRange>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -616,6 +643,8 @@ pub struct SearchResponse {
     /// The free-text words, lowercased.
     pub search_terms: Vec<String>,
     pub hits_containers: Vec<SearchHitsContainer>,
+    /// With `resultTemplateOptions`: the templates the hits use, by `resultTemplateId`.
+    pub result_templates: Option<Map<String, Value>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -638,6 +667,11 @@ pub struct SearchHit {
     pub summary: String,
     /// The connection id.
     pub content_source: String,
+    /// With `resultTemplateOptions`: the key of the hit's template in `resultTemplates`.
+    pub result_template_id: Option<String>,
+    /// With `collapseProperties`: whether results sharing this hit's collapse values were
+    /// left out.
+    pub is_collapsed: Option<bool>,
     pub resource: SearchHitResource,
 }
 
@@ -1021,6 +1055,18 @@ pub struct AccessExplanation {
     /// With `?query=`: the passages the item would yield for that question.
     #[serde(default)]
     pub retrieval: RetrievalExplanation,
+    /// The search result template the item gets and the templates tried before it.
+    pub result_template: ResultTemplateExplanation,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultTemplateExplanation {
+    /// The template's id; `null` when no template fits.
+    pub id: Option<String>,
+    /// In priority order, up to the chosen one: `{id, priority, chosen, rules: [{property,
+    /// operation, values, valuesJoinedBy, itemValue, holds, reason}]}`.
+    pub tried: Vec<Value>,
 }
 
 #[derive(Serialize, ToSchema, Default)]

@@ -141,6 +141,9 @@ pub struct AccessExplanation {
     pub reason: String,
     pub paths: Vec<Vec<String>>,
     pub retrieval: Option<RetrievalExplanation>,
+    /// The connection's result templates tried for the item, in priority order, up to the one
+    /// the item gets (the last, when `chosen`).
+    pub result_templates: Vec<crate::domain::result_template::TemplateOutcome>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,7 +202,25 @@ pub async fn explain_access(
             )
         }
     };
+    let (lookup_tenant, lookup_connection) = (tenant.clone(), connection_id.clone());
+    let settings = state
+        .store
+        .read(move |db| {
+            crate::store::connections::search_settings(db, &lookup_tenant, &lookup_connection)
+        })
+        .await?
+        .flatten();
+    let templates = crate::domain::result_template::search_result_templates(settings.as_ref());
+    let result_templates = match state.index.effective_schema(tenant, connection_id) {
+        Some(schema) => crate::domain::result_template::explain(
+            &templates,
+            &schema,
+            &explanation.item.properties,
+        ),
+        None => Vec::new(),
+    };
     Ok(AccessExplanation {
+        result_templates,
         allowed: explanation.decision.allowed,
         matched_entries,
         reason: explanation.decision.reason,

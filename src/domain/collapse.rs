@@ -3,7 +3,7 @@
 //!
 //! Levels nest: level `i` groups by the fields of levels `0..=i` together, and a result is left
 //! out when `limit` results of its group at some level come before it. A result without a value
-//! for a level's fields is never collapsed at that level. Which index values a result has is
+//! for a level's fields is never collapsed at that level or the deeper ones. Which index values a result has is
 //! the caller's business: here a result is its list of group keys, one per level.
 
 use std::collections::HashMap;
@@ -105,50 +105,23 @@ impl<'a> Collapser<'a> {
 }
 
 /// Of candidates sorted in rank order, the positions that can still be among the first `wanted`
-/// kept results whatever better results are found later. Two rules, both safe as candidates are
-/// added:
-/// - a result is dropped when `limit` better candidates share its deepest-level group: those are
-///   kept, or left out by a full group that holds this result too;
-/// - every result after the one that brings the number of distinct first-level groups to
-///   `wanted` is dropped, since each group's best result is always kept (ungrouped results
-///   count alone).
+/// kept results whatever better results are found later: the first `wanted` that the collapse
+/// keeps. The levels' groups nest, so the results kept form a greedy basis of a laminar
+/// matroid: adding candidates never lets a left-out result back in, and never lowers the number
+/// of results kept before a position. Memory therefore follows the page, not the matches.
 pub fn still_needed(
     levels: &[CollapseLevel],
     sorted: &[&[Option<u64>]],
     wanted: usize,
 ) -> Vec<usize> {
-    let Some(deepest) = levels.last() else {
-        return (0..sorted.len().min(wanted)).collect();
-    };
-    let depth = levels.len() - 1;
-    let mut first_level: HashMap<u64, ()> = HashMap::new();
-    let mut deepest_level: HashMap<u64, usize> = HashMap::new();
-    let mut groups = 0usize;
-    let mut needed = Vec::new();
-    for (position, keys) in sorted.iter().enumerate() {
-        if groups >= wanted {
-            break;
-        }
-        match keys.first().copied().flatten() {
-            None => groups += 1,
-            Some(key) => {
-                if first_level.insert(key, ()).is_none() {
-                    groups += 1;
-                }
-            }
-        }
-        match keys.get(depth).copied().flatten() {
-            None => needed.push(position),
-            Some(key) => {
-                let better = deepest_level.entry(key).or_default();
-                if *better < deepest.limit {
-                    needed.push(position);
-                }
-                *better += 1;
-            }
-        }
-    }
-    needed
+    let mut collapser = Collapser::new(levels);
+    sorted
+        .iter()
+        .enumerate()
+        .filter(|(_, keys)| collapser.admit(keys))
+        .map(|(position, _)| position)
+        .take(wanted)
+        .collect()
 }
 
 #[cfg(test)]

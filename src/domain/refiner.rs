@@ -21,6 +21,8 @@ pub enum BucketSort {
 
 /// Ranges per aggregation at most (Graph documents none; gcemu's bound).
 pub const MAX_RANGES: usize = 25;
+/// Values in one `or(...)` filter at most (gcemu's bound).
+pub const MAX_FILTER_VALUES: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct Aggregation {
@@ -90,9 +92,11 @@ pub fn numeric_bound(element: PropertyType, raw: &str) -> Option<f64> {
     match element {
         PropertyType::Int64 => raw.trim().parse::<i64>().ok().map(|n| n as f64),
         PropertyType::Double => raw.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
-        PropertyType::DateTime => {
-            parse_date_time(raw.trim()).map(|instant| instant.timestamp_micros() as f64)
-        }
+        // Whole seconds, as the index keeps dates (a bucket then counts what its filter finds);
+        // a bare date is its midnight, as in filters.
+        PropertyType::DateTime => parse_date_time(raw.trim())
+            .or_else(|| parse_date_time(&format!("{}T00:00:00Z", raw.trim())))
+            .map(|instant| (instant.timestamp() as f64) * 1_000_000.0),
         _ => None,
     }
 }
@@ -255,6 +259,11 @@ pub fn parse_aggregation_filter(
         Some(inner) => inner.split(',').map(str::trim).collect(),
         None => vec![rest],
     };
+    if tokens.len() > MAX_FILTER_VALUES {
+        return Err(invalid(&format!(
+            "holds more than {MAX_FILTER_VALUES} values"
+        )));
+    }
     let values = tokens
         .into_iter()
         .map(|token| {

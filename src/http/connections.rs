@@ -101,11 +101,15 @@ pub async fn list(
     let scope = format!("{}/connections", graph.caller.tenant.as_str());
     let page = paging::CONNECTIONS.page(options.top, options.skiptoken.as_deref(), &scope)?;
     let connections = service::connections::list(&state, &graph.caller).await?;
-    let value: Vec<Value> = connections
+    let matching: Vec<Map<String, Value>> = connections
         .iter()
         .map(|view| connection_properties(graph.version, view))
         .filter(|entity| options.matches(entity))
-        .map(|entity| Value::Object(options.project(entity)))
+        .collect();
+    let value: Vec<Value> = page
+        .window(&matching)
+        .iter()
+        .map(|entity| Value::Object(options.project(entity.clone())))
         .collect();
     let mut body = graph.body_with_context("external/connections");
     paging::finish(
@@ -114,6 +118,7 @@ pub async fn list(
         query.as_deref(),
         &scope,
         page,
+        matching.len(),
         value,
         &mut body,
     );

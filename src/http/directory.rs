@@ -166,7 +166,8 @@ pub async fn list_users(
     let users = service::directory::list_users(&state, &graph.caller)
         .await
         .map_err(directory)?;
-    let value: Vec<Value> = users
+    let value: Vec<Value> = page
+        .window(&users)
         .iter()
         .map(|user| Value::Object(options.project(user_json(&graph, user, false))))
         .collect();
@@ -177,6 +178,7 @@ pub async fn list_users(
         query.as_deref(),
         &scope,
         page,
+        users.len(),
         value,
     ))
     .into_response())
@@ -280,7 +282,8 @@ pub async fn list_groups(
     let groups = service::directory::list_groups(&state, &graph.caller)
         .await
         .map_err(directory)?;
-    let value: Vec<Value> = groups
+    let value: Vec<Value> = page
+        .window(&groups)
         .iter()
         .map(|group| Value::Object(options.project(group_json(&graph, group, false))))
         .collect();
@@ -291,6 +294,7 @@ pub async fn list_groups(
         query.as_deref(),
         &scope,
         page,
+        groups.len(),
         value,
     ))
     .into_response())
@@ -410,7 +414,8 @@ pub async fn list_members(
     let members = service::directory::members(&state, &graph.caller, &group_id)
         .await
         .map_err(directory)?;
-    let value: Vec<Value> = members
+    let value: Vec<Value> = page
+        .window(&members)
         .iter()
         .map(|member| {
             let (odata_type, mut body) = match member {
@@ -425,7 +430,7 @@ pub async fn list_members(
             Value::Object(options.project(body))
         })
         .collect();
-    let relative = format!("groups/{group_id}/members");
+    let relative = format!("groups/{}/members", paging::segment(&group_id));
     Ok(Json(collection(
         &graph,
         "directoryObjects",
@@ -433,6 +438,7 @@ pub async fn list_members(
         query.as_deref(),
         &scope,
         page,
+        members.len(),
         value,
     ))
     .into_response())
@@ -456,6 +462,7 @@ fn directory_page(
     Ok((options, page, scope))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn collection(
     graph: &GraphRequest,
     context: &str,
@@ -463,10 +470,11 @@ fn collection(
     query: Option<&str>,
     scope: &str,
     page: paging::Page,
+    total: usize,
     value: Vec<Value>,
 ) -> Value {
     let mut body = graph.body_with_context(context);
-    paging::finish(graph, relative, query, scope, page, value, &mut body);
+    paging::finish(graph, relative, query, scope, page, total, value, &mut body);
     Value::Object(body)
 }
 

@@ -156,27 +156,32 @@ impl Paging {
     }
 }
 
-/// Cuts `entries` to the page and, when entries remain, adds `@odata.nextLink` to `body`: the
-/// request's own URL (`relative` to the version root, with its query options but the
-/// skiptoken) with the next page's token.
+impl Page {
+    /// The entries of the page, cut from the whole list (build their JSON after cutting).
+    pub fn window<'a, T>(&self, entries: &'a [T]) -> &'a [T] {
+        let start = self.offset.min(entries.len());
+        let end = start.saturating_add(self.size).min(entries.len());
+        &entries[start..end]
+    }
+}
+
+/// Puts the page's `value` into `body` and, when entries of the `total` remain after it, an
+/// `@odata.nextLink`: the request's own URL (`relative` to the version root, path segments
+/// already encoded, with its query options but the skiptoken) with the next page's token.
+#[allow(clippy::too_many_arguments)]
 pub fn finish(
     graph: &GraphRequest,
     relative: &str,
     raw_query: Option<&str>,
     scope: &str,
     page: Page,
-    entries: Vec<Value>,
+    total: usize,
+    value: Vec<Value>,
     body: &mut serde_json::Map<String, Value>,
 ) {
-    let remaining = entries.len().saturating_sub(page.offset);
-    let value: Vec<Value> = entries
-        .into_iter()
-        .skip(page.offset)
-        .take(page.size)
-        .collect();
     let next = page.offset.saturating_add(value.len());
     body.insert("value".into(), Value::Array(value));
-    if page.size > 0 && remaining > page.size {
+    if page.size > 0 && next < total {
         let mut query: Vec<&str> = raw_query
             .unwrap_or_default()
             .split('&')
@@ -199,6 +204,11 @@ pub fn finish(
             Value::String(format!("{}/{relative}?{}", graph.base_url, query.join("&"))),
         );
     }
+}
+
+/// A path segment as it goes into a link (ids may hold spaces, `?`, `#`, `%`).
+pub fn segment(raw: &str) -> String {
+    percent_encoding::utf8_percent_encode(raw, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 #[cfg(test)]

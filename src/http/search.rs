@@ -80,6 +80,8 @@ pub async fn query(
 const MAX_REQUESTS_PER_CALL: usize = 20;
 /// contentSources per searchRequest at most (more than a tenant's 30 connections, gcemu's choice).
 pub(super) const MAX_CONTENT_SOURCES: usize = 100;
+/// aggregationFilters per searchRequest at most (gcemu's choice).
+const MAX_AGGREGATION_FILTERS: usize = 20;
 /// Aggregations per searchRequest at most (gcemu's choice).
 const MAX_AGGREGATIONS: usize = 20;
 /// Buckets one aggregation may ask for (searchAggregation.size is at most 65535 in Graph).
@@ -180,6 +182,15 @@ fn parse_request(value: &Value, index: usize) -> Result<SearchRequest, ApiError>
     let size = integer("size", DEFAULT_PAGE_SIZE)?;
     let fields = members.strings("fields")?;
     let aggregation_filters = members.strings("aggregationFilters")?.unwrap_or_default();
+    if aggregation_filters.len() > MAX_AGGREGATION_FILTERS {
+        return Err(bad(
+            index,
+            format!(
+                "At most {MAX_AGGREGATION_FILTERS} aggregationFilters are allowed, {} were sent.",
+                aggregation_filters.len()
+            ),
+        ));
+    }
     let sort = match members.get("sortProperties") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(properties)) => properties

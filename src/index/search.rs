@@ -708,9 +708,9 @@ impl ValueColumn {
         }
     }
 
-    /// A hash of the document's first value (the smallest, for a collection), the same in
-    /// every segment and index; `None` when it has none. Text goes through `text_hash` once
-    /// per ordinal.
+    /// A hash of the document's smallest value (its only one unless a collection), the same
+    /// in every segment and index; `None` when it has none. Text goes through `text_hash`
+    /// once per ordinal (ordinals follow text order, so the smallest ordinal is the smallest text).
     fn value_hash(
         &self,
         doc: DocId,
@@ -722,13 +722,22 @@ impl ValueColumn {
             hasher.finish()
         };
         match self {
-            ValueColumn::Text(column) => column.term_ords(doc).next().map(|ord| text(ord, column)),
-            ValueColumn::Int64(column) => column.first(doc).map(|v| hash(1, v as u64)),
-            ValueColumn::Double(column) => column.first(doc).map(|v| hash(2, v.to_bits())),
-            ValueColumn::Boolean(column) => column.first(doc).map(|v| hash(3, v as u64)),
+            ValueColumn::Text(column) => column.term_ords(doc).min().map(|ord| text(ord, column)),
+            ValueColumn::Int64(column) => {
+                column.values_for_doc(doc).min().map(|v| hash(1, v as u64))
+            }
+            ValueColumn::Double(column) => column
+                .values_for_doc(doc)
+                .min_by(|a, b| a.total_cmp(b))
+                .map(|v| hash(2, v.to_bits())),
+            ValueColumn::Boolean(column) => {
+                column.values_for_doc(doc).min().map(|v| hash(3, v as u64))
+            }
             ValueColumn::Date(column) => column
-                .first(doc)
-                .map(|v| hash(4, v.into_timestamp_micros() as u64)),
+                .values_for_doc(doc)
+                .map(|v| v.into_timestamp_micros())
+                .min()
+                .map(|v| hash(4, v as u64)),
             ValueColumn::Absent => None,
         }
     }
@@ -826,7 +835,10 @@ fn filter_query(
                     element => fields.value.and_then(|f| typed_term(f, element, value)),
                 };
                 let term = term.ok_or_else(|| {
-                    invalid(format!("'{value}' is not a valid value for '{field}'"))
+                    invalid(format!(
+                        "'{}' is not a valid value for '{field}'",
+                        crate::domain::excerpt(value, 100)
+                    ))
                 })?;
                 clauses.push((
                     Occur::Should,
@@ -853,7 +865,8 @@ fn filter_query(
             let term = |raw: &str| {
                 typed_term(value_field, element, raw).ok_or_else(|| {
                     invalid(format!(
-                        "'{raw}' in the range filter is not a {} value for '{field}'",
+                        "'{}' in the range filter is not a {} value for '{field}'",
+                        crate::domain::excerpt(raw, 100),
                         element.as_str()
                     ))
                 })

@@ -323,10 +323,12 @@ fn template_keys(
     hits: &mut [SearchHit],
     source_of: impl Fn(&SearchHit) -> Option<usize>,
 ) -> Vec<(String, String, Value)> {
+    // Shared ids are judged over every searched connection, not the page, so that a template's
+    // key is the same on every page.
     let key_of = |source: usize, id: &str| {
-        let shared = used
-            .iter()
-            .any(|(other, t)| *other != source && t.id.eq_ignore_ascii_case(id));
+        let shared = searched.iter().enumerate().any(|(other, s)| {
+            other != source && s.templates.iter().any(|t| t.id.eq_ignore_ascii_case(id))
+        });
         if shared {
             format!("{}_{id}", searched[source].connection_id)
         } else {

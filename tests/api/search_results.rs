@@ -527,6 +527,25 @@ async fn lists_page_with_opaque_skiptokens_and_refuse_forged_ones() {
     }
     let pages = follow(&app, "/v1.0/groups/g000/members?$top=60").await;
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [60, 60, 30]);
+    // A group id that needs encoding in the link.
+    let reply = app
+        .post(
+            "/v1.0/groups",
+            &json!({"id": "team x?y#z", "displayName": "odd"}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    for user in users.body["value"].as_array().unwrap().iter().take(3) {
+        let reply = app
+            .post(
+                "/v1.0/groups/team%20x%3Fy%23z/members/$ref",
+                &json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", user["id"].as_str().unwrap())}),
+            )
+            .await;
+        assert_eq!(reply.status, 204, "{}", reply.body);
+    }
+    let pages = follow(&app, "/v1.0/groups/team%20x%3Fy%23z/members?$top=2").await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
 
     // Connections page with $top.
     for n in 0..5 {

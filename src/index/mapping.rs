@@ -93,7 +93,7 @@ pub fn map(schema: &Schema) -> IndexMapping {
                         );
                     }
                     if property.is_refinable {
-                        options = options.set_fast(Some("raw"));
+                        options = options.set_fast("raw");
                     }
                     if std::mem::replace(&mut store_next, false) {
                         options = options.set_stored();

@@ -14,6 +14,7 @@ pub mod document;
 pub mod mapping;
 pub mod query;
 pub mod search;
+pub mod visibility;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -53,6 +54,8 @@ pub struct ConnectionIndex {
     pub schema: Schema,
     /// Names the mapping (and so the directory the index lives in, `<connection>/<generation>`).
     generation: String,
+    /// Each principal set's visible documents per segment.
+    pub visibility: Arc<visibility::VisibilityCache>,
 }
 
 type Key = (TenantId, String);
@@ -737,6 +740,7 @@ impl Indexer {
                     reader: existing.reader.clone(),
                     schema,
                     generation,
+                    visibility: existing.visibility.clone(),
                 });
                 self.indexes
                     .write()
@@ -769,6 +773,7 @@ impl Indexer {
             reader,
             schema,
             generation: generation.clone(),
+            visibility: Arc::default(),
         });
         // The old writer (same directory when recovering) is closed before a new one opens.
         if let Some(writer) = self.writers.remove(key) {
@@ -833,10 +838,18 @@ impl Indexer {
     }
 }
 
-/// A short, stable name for a mapping (FNV-1a of its tantivy schema): indexes built with
-/// different mappings live in different directories.
+/// The on-disk layout beside the mapping: bumped when indexes written before cannot be read as
+/// they are (2: tantivy 0.27 without zstd-compressed column dictionaries), so that they are
+/// rebuilt from the store.
+const INDEX_LAYOUT: u32 = 2;
+
+/// A short, stable name for a mapping (FNV-1a of the layout and its tantivy schema): indexes
+/// built with different mappings or layouts live in different directories.
 fn generation_of(mapping: &IndexMapping) -> String {
-    let text = serde_json::to_string(&mapping.schema).unwrap_or_default();
+    let text = format!(
+        "{INDEX_LAYOUT}:{}",
+        serde_json::to_string(&mapping.schema).unwrap_or_default()
+    );
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });

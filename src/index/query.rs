@@ -8,7 +8,7 @@ use tantivy::query::{
     AllQuery, BooleanQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery, TermQuery,
     TermSetQuery,
 };
-use tantivy::schema::{Field, FieldType, IndexRecordOption, Type};
+use tantivy::schema::{Field, FieldType, IndexRecordOption};
 use tantivy::{Index, Term};
 
 use super::mapping::{IndexMapping, PropertyFields};
@@ -204,20 +204,9 @@ impl Translator<'_> {
                 ))
             })
         };
-        let field_name = self.index.schema().get_field_name(field).to_string();
-        let value_type = match element {
-            PropertyType::Int64 => Type::I64,
-            PropertyType::Double => Type::F64,
-            PropertyType::Boolean => Type::Bool,
-            _ => Type::Date,
-        };
+        // Every comparison bounds at least one side, as `RangeQuery` requires.
         let range = |lower: Bound<Term>, upper: Bound<Term>| -> Box<dyn Query> {
-            Box::new(RangeQuery::new_term_bounds(
-                field_name.clone(),
-                value_type,
-                &lower,
-                &upper,
-            ))
+            Box::new(RangeQuery::new(lower, upper))
         };
         Ok(match comparison {
             Comparison::Matches {

@@ -11,11 +11,12 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
-use tantivy::schema::{IndexRecordOption, Type};
+use tantivy::query::{BooleanQuery, ExistsQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term};
 
-use super::query::{trimming, typed_term, Translator};
+use super::query::{typed_term, Translator};
+use super::visibility::VisibleQuery;
 use super::ConnectionIndex;
 use crate::domain::collapse::{self, CollapseLevel, Collapser, GroupKeys};
 use crate::domain::kql;
@@ -113,7 +114,14 @@ pub fn search(sources: &[Source], plan: &Plan) -> Result<Outcome, SearchError> {
         for (field, filter) in plan.filters {
             clauses.push((Occur::Must, filter_query(connection_index, field, filter)?));
         }
-        clauses.extend(trimming(&connection_index.mapping, &source.principal_terms));
+        clauses.push((
+            Occur::Must,
+            Box::new(VisibleQuery::new(
+                connection_index.visibility.clone(),
+                &connection_index.mapping,
+                &source.principal_terms,
+            )),
+        ));
         let query = BooleanQuery::new(clauses);
         let searcher = connection_index.reader.searcher();
         let collector = RankingCollector {
@@ -848,17 +856,15 @@ fn filter_query(
             Ok(Box::new(BooleanQuery::new(clauses)))
         }
         AggregationFilter::Range(range) => {
-            let value_type = match element {
-                PropertyType::Int64 => Type::I64,
-                PropertyType::Double => Type::F64,
-                PropertyType::DateTime => Type::Date,
-                _ => {
-                    return Err(invalid(format!(
-                        "'{field}' is a {} property; range filters need numbers or dates",
-                        property.property_type.as_str()
-                    )))
-                }
-            };
+            if !matches!(
+                element,
+                PropertyType::Int64 | PropertyType::Double | PropertyType::DateTime
+            ) {
+                return Err(invalid(format!(
+                    "'{field}' is a {} property; range filters need numbers or dates",
+                    property.property_type.as_str()
+                )));
+            }
             let Some(value_field) = fields.value else {
                 return Err(invalid(format!("'{field}' is not indexed")));
             };
@@ -884,12 +890,13 @@ fn filter_query(
                 .schema()
                 .get_field_name(value_field)
                 .to_string();
-            Ok(Box::new(RangeQuery::new_term_bounds(
-                field_name,
-                value_type,
-                &bound(lower)?,
-                &bound(upper)?,
-            )))
+            Ok(match (bound(lower)?, bound(upper)?) {
+                // `range(min, max)`: any value at all.
+                (Bound::Unbounded, Bound::Unbounded) => {
+                    Box::new(ExistsQuery::new(field_name, false))
+                }
+                (lower, upper) => Box::new(RangeQuery::new(lower, upper)),
+            })
         }
     }
 }

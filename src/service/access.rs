@@ -29,6 +29,8 @@ pub const MAX_CACHED_EXPANSIONS: usize = 10_000;
 type CacheKey = (TenantId, String, String);
 /// The membership generation an expansion was made at, and the expansion.
 type CachedPrincipals = (u64, Arc<Principals>);
+/// The generation a user was looked up at, and what was found.
+type CachedUser = (u64, Option<DirectoryUser>);
 
 /// Expanded principal sets per (tenant, user, connection), valid while the tenant's membership
 /// generation is unchanged. Every membership write bumps the generation, so the very next
@@ -37,6 +39,9 @@ type CachedPrincipals = (u64, Arc<Principals>);
 pub struct PrincipalCache {
     generations: Arc<RwLock<HashMap<TenantId, u64>>>,
     entries: Arc<RwLock<HashMap<CacheKey, CachedPrincipals>>>,
+    /// Directory users by (tenant, lowercased id or UPN) as found at a generation (`None`: no
+    /// such user), so that a search does not ask the store who its caller is every time.
+    users: Arc<RwLock<HashMap<(TenantId, String), CachedUser>>>,
     /// Entries kept at most (`MAX_CACHED_EXPANSIONS` unless set lower).
     capacity: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -46,6 +51,7 @@ impl Default for PrincipalCache {
         PrincipalCache {
             generations: Arc::default(),
             entries: Arc::default(),
+            users: Arc::default(),
             capacity: Arc::new(std::sync::atomic::AtomicUsize::new(MAX_CACHED_EXPANSIONS)),
         }
     }
@@ -73,6 +79,10 @@ impl PrincipalCache {
             .write()
             .expect("cache lock")
             .retain(|(t, _, _), _| t != tenant);
+        self.users
+            .write()
+            .expect("cache lock")
+            .retain(|(t, _), _| t != tenant);
     }
 
     /// The post-commit effect of a membership write: runs `membership_changed` on the store
@@ -109,6 +119,7 @@ impl PrincipalCache {
             self.membership_changed(&tenant);
         }
         self.entries.write().expect("cache lock").clear();
+        self.users.write().expect("cache lock").clear();
     }
 }
 
@@ -150,11 +161,27 @@ pub async fn find_user(
     tenant: &TenantId,
     id_or_upn: &str,
 ) -> Result<Option<DirectoryUser>, Error> {
-    let (tenant, lookup) = (tenant.clone(), id_or_upn.to_string());
-    Ok(state
+    let cache = &state.principals;
+    let key = (tenant.clone(), id_or_upn.to_ascii_lowercase());
+    // Read before the store: a change committed meanwhile bumps the generation, so what is
+    // cached below is never taken for newer than it is.
+    let generation = cache.generation(tenant);
+    if let Some((cached_generation, user)) = cache.users.read().expect("cache lock").get(&key) {
+        if *cached_generation == generation {
+            return Ok(user.clone());
+        }
+    }
+    let (lookup_tenant, lookup) = (tenant.clone(), id_or_upn.to_string());
+    let user = state
         .store
-        .read(move |db| store::directory::find_user(db, &tenant, &lookup))
-        .await?)
+        .read(move |db| store::directory::find_user(db, &lookup_tenant, &lookup))
+        .await?;
+    let mut users = cache.users.write().expect("cache lock");
+    if users.len() >= cache.capacity.load(std::sync::atomic::Ordering::Relaxed) {
+        users.clear();
+    }
+    users.insert(key, (generation, user.clone()));
+    Ok(user)
 }
 
 /// The user's expanded principals for one connection's external groups (and the tenant's Entra groups).

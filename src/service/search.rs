@@ -157,20 +157,34 @@ pub(crate) async fn run(
     };
     state.index.wait_for_acknowledged_writes().await?;
 
-    // One store read for every content source: that it exists, and its result templates.
-    let (tenant, lookups) = (caller.tenant.clone(), request.connection_ids.clone());
-    let settings = state
-        .store
-        .read(move |db| {
-            lookups
-                .iter()
-                .map(|id| store::connections::search_settings(db, &tenant, id))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
+    // One store read at most for the content sources: whether those without an index exist,
+    // and the result templates when asked for. A connection with an index exists (deleting a
+    // connection drops its index before the answer).
+    let indexes: Vec<_> = request
+        .connection_ids
+        .iter()
+        .map(|id| state.index.get(&caller.tenant, id))
+        .collect();
+    let needs_store = request.result_templates || indexes.iter().any(Option::is_none);
+    let settings: Vec<Option<Option<Value>>> = if needs_store {
+        let (tenant, lookups) = (caller.tenant.clone(), request.connection_ids.clone());
+        state
+            .store
+            .read(move |db| {
+                lookups
+                    .iter()
+                    .map(|id| store::connections::search_settings(db, &tenant, id))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?
+    } else {
+        indexes.iter().map(|_| Some(None)).collect()
+    };
     let mut searched = Vec::new();
     let mut sources = Vec::new();
-    for (connection_id, settings) in request.connection_ids.iter().zip(settings) {
+    for ((connection_id, settings), index) in
+        request.connection_ids.iter().zip(settings).zip(indexes)
+    {
         let Some(settings) = settings else {
             return Err(invalid(format!(
                 "the content source '/external/connections/{connection_id}' does not exist"
@@ -183,7 +197,7 @@ pub(crate) async fn run(
                 "the index of connection '{connection_id}' failed and is being rebuilt from the store ({reason}); retry shortly"
             )));
         }
-        if let Some(index) = state.index.get(&caller.tenant, connection_id) {
+        if let Some(index) = index {
             searched.push(Searched {
                 connection_id: connection_id.clone(),
                 templates: if request.result_templates {

@@ -8,9 +8,9 @@ use crate::domain::ids::TenantId;
 
 /// Inserts or replaces the application with this app id.
 pub fn upsert(db: &Connection, tenant: &TenantId, app: &Application) -> Result<(), StoreError> {
-    db.execute(
-        "INSERT OR REPLACE INTO applications (tenant_id, app_id, display_name, secrets, roles, scopes, certificates)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    db.prepare_cached("INSERT OR REPLACE INTO applications (tenant_id, app_id, display_name, secrets, roles, scopes, certificates)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+.execute(
         params![
             tenant.as_str(),
             app.app_id,
@@ -77,8 +77,8 @@ fn strings(raw: &str) -> Result<Vec<String>, StoreError> {
 
 /// Removes the application with this app id; whether it existed.
 pub fn delete(db: &Connection, tenant: &TenantId, app_id: &str) -> Result<bool, StoreError> {
-    Ok(db.execute(
-        "DELETE FROM applications WHERE tenant_id = ?1 AND app_id = ?2",
-        params![tenant.as_str(), app_id],
-    )? > 0)
+    Ok(db
+        .prepare_cached("DELETE FROM applications WHERE tenant_id = ?1 AND app_id = ?2")?
+        .execute(params![tenant.as_str(), app_id])?
+        > 0)
 }

@@ -18,8 +18,8 @@ pub fn insert(
     connection: &ExternalConnection,
     created_at: &str,
 ) -> Result<(), StoreError> {
-    db.execute(
-        &format!("INSERT INTO connections (tenant_id, {COLUMNS}, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+    db.prepare_cached(&format!("INSERT INTO connections (tenant_id, {COLUMNS}, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"))?
+.execute(
         params![
             tenant.as_str(),
             connection.id.as_str(),
@@ -45,11 +45,11 @@ pub fn update(
     tenant: &TenantId,
     connection: &ExternalConnection,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "UPDATE connections SET name = ?3, description = ?4, state = ?5, configuration = ?6, connector_id = ?7,
+    let n_rows = db.prepare_cached("UPDATE connections SET name = ?3, description = ?4, state = ?5, configuration = ?6, connector_id = ?7,
             content_category = ?8, activity_settings = ?9, search_settings = ?10,
             enabled_content_experiences = ?11, compliance_settings = ?12
-         WHERE tenant_id = ?1 AND id = ?2",
+         WHERE tenant_id = ?1 AND id = ?2")?
+.execute(
         params![
             tenant.as_str(),
             connection.id.as_str(),
@@ -74,8 +74,10 @@ pub fn get(
     id: &ConnectionId,
 ) -> Result<Option<ExternalConnection>, StoreError> {
     let row = db
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE tenant_id = ?1 AND id = ?2"
+        ))?
         .query_row(
-            &format!("SELECT {COLUMNS} FROM connections WHERE tenant_id = ?1 AND id = ?2"),
             params![tenant.as_str(), id.as_str()],
             RawConnection::from_row,
         )
@@ -85,7 +87,7 @@ pub fn get(
 
 /// All connections of the tenant, oldest first.
 pub fn list(db: &Connection, tenant: &TenantId) -> Result<Vec<ExternalConnection>, StoreError> {
-    let mut statement = db.prepare(&format!(
+    let mut statement = db.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM connections WHERE tenant_id = ?1 ORDER BY created_at, id"
     ))?;
     let rows = statement.query_map([tenant.as_str()], RawConnection::from_row)?;
@@ -97,24 +99,21 @@ pub fn list(db: &Connection, tenant: &TenantId) -> Result<Vec<ExternalConnection
 }
 
 pub fn count(db: &Connection, tenant: &TenantId) -> Result<usize, StoreError> {
-    Ok(db.query_row(
-        "SELECT COUNT(*) FROM connections WHERE tenant_id = ?1",
-        [tenant.as_str()],
-        |row| row.get(0),
-    )?)
+    Ok(db
+        .prepare_cached("SELECT COUNT(*) FROM connections WHERE tenant_id = ?1")?
+        .query_row([tenant.as_str()], |row| row.get(0))?)
 }
 
 /// Deletes the connection and every row that belongs to it; returns whether it existed.
 pub fn delete(db: &Connection, tenant: &TenantId, id: &ConnectionId) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "DELETE FROM connections WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant.as_str(), id.as_str()],
-    )?;
+    let n_rows = db
+        .prepare_cached("DELETE FROM connections WHERE tenant_id = ?1 AND id = ?2")?
+        .execute(params![tenant.as_str(), id.as_str()])?;
     for table in super::migrations::CONNECTION_TABLES {
-        db.execute(
-            &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND connection_id = ?2"),
-            params![tenant.as_str(), id.as_str()],
-        )?;
+        db.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE tenant_id = ?1 AND connection_id = ?2"
+        ))?
+        .execute(params![tenant.as_str(), id.as_str()])?;
     }
     Ok(n_rows == 1)
 }
@@ -196,10 +195,9 @@ pub fn set_state(
     id: &ConnectionId,
     state: ConnectionState,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "UPDATE connections SET state = ?3 WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant.as_str(), id.as_str(), state.as_str()],
-    )?;
+    let n_rows = db
+        .prepare_cached("UPDATE connections SET state = ?3 WHERE tenant_id = ?1 AND id = ?2")?
+        .execute(params![tenant.as_str(), id.as_str(), state.as_str()])?;
     Ok(n_rows == 1)
 }
 
@@ -210,11 +208,8 @@ pub fn state(
     id: &ConnectionId,
 ) -> Result<Option<ConnectionState>, StoreError> {
     let raw: Option<String> = db
-        .query_row(
-            "SELECT state FROM connections WHERE tenant_id = ?1 AND id = ?2",
-            params![tenant.as_str(), id.as_str()],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT state FROM connections WHERE tenant_id = ?1 AND id = ?2")?
+        .query_row(params![tenant.as_str(), id.as_str()], |row| row.get(0))
         .optional()?;
     raw.map(|raw| {
         ConnectionState::parse(&raw)
@@ -231,11 +226,8 @@ pub fn search_settings(
     id: &ConnectionId,
 ) -> Result<Option<Option<serde_json::Value>>, StoreError> {
     let raw: Option<Option<String>> = db
-        .query_row(
-            "SELECT search_settings FROM connections WHERE tenant_id = ?1 AND id = ?2",
-            params![tenant.as_str(), id.as_str()],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT search_settings FROM connections WHERE tenant_id = ?1 AND id = ?2")?
+        .query_row(params![tenant.as_str(), id.as_str()], |row| row.get(0))
         .optional()?;
     raw.map(super::json_column).transpose()
 }

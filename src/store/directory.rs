@@ -65,8 +65,8 @@ pub fn insert_user(
             taken,
         });
     }
-    db.execute(
-        "INSERT INTO directory_users (tenant_id, id, user_principal_name, display_name, user_type, account_enabled, password) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    db.prepare_cached("INSERT INTO directory_users (tenant_id, id, user_principal_name, display_name, user_type, account_enabled, password) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+.execute(
         params![tenant.as_str(), user.id.as_str(), user.user_principal_name, user.display_name, user.user_type.as_str(), user.account_enabled, user.password],
     )?;
     Ok(Insertion::Inserted)
@@ -80,10 +80,10 @@ pub fn find_user(
     id_or_upn: &str,
 ) -> Result<Option<DirectoryUser>, StoreError> {
     Ok(db
-        .query_row(
-            "SELECT id, user_principal_name, display_name, user_type, account_enabled, password FROM directory_users
+        .prepare_cached("SELECT id, user_principal_name, display_name, user_type, account_enabled, password FROM directory_users
              WHERE tenant_id = ?1 AND (id = ?2 OR user_principal_name = ?2)
-             ORDER BY id = ?2 DESC LIMIT 1",
+             ORDER BY id = ?2 DESC LIMIT 1")?
+.query_row(
             params![tenant.as_str(), id_or_upn],
             user_from_row,
         )
@@ -97,8 +97,8 @@ pub fn get_user(
     id: &UserId,
 ) -> Result<Option<DirectoryUser>, StoreError> {
     Ok(db
-        .query_row(
-            "SELECT id, user_principal_name, display_name, user_type, account_enabled, password FROM directory_users WHERE tenant_id = ?1 AND id = ?2",
+        .prepare_cached("SELECT id, user_principal_name, display_name, user_type, account_enabled, password FROM directory_users WHERE tenant_id = ?1 AND id = ?2")?
+.query_row(
             params![tenant.as_str(), id.as_str()],
             user_from_row,
         )
@@ -106,7 +106,7 @@ pub fn get_user(
 }
 
 pub fn list_users(db: &Connection, tenant: &TenantId) -> Result<Vec<DirectoryUser>, StoreError> {
-    let mut statement = db.prepare(
+    let mut statement = db.prepare_cached(
         "SELECT id, user_principal_name, display_name, user_type, account_enabled, password FROM directory_users WHERE tenant_id = ?1 ORDER BY user_principal_name",
     )?;
     let rows = statement.query_map([tenant.as_str()], user_from_row)?;
@@ -115,12 +115,11 @@ pub fn list_users(db: &Connection, tenant: &TenantId) -> Result<Vec<DirectoryUse
 
 /// Deletes a user and their memberships (only rows naming a user); returns whether the user existed.
 pub fn delete_user(db: &Connection, tenant: &TenantId, id: &UserId) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "DELETE FROM directory_users WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant.as_str(), id.as_str()],
-    )?;
-    db.execute(
-        "DELETE FROM directory_members WHERE tenant_id = ?1 AND member_type = 'user' AND member_id = ?2",
+    let n_rows = db
+        .prepare_cached("DELETE FROM directory_users WHERE tenant_id = ?1 AND id = ?2")?
+        .execute(params![tenant.as_str(), id.as_str()])?;
+    db.prepare_cached("DELETE FROM directory_members WHERE tenant_id = ?1 AND member_type = 'user' AND member_id = ?2")?
+.execute(
         params![tenant.as_str(), id.as_str()],
     )?;
     Ok(n_rows == 1)
@@ -138,8 +137,8 @@ pub fn insert_group(
             taken,
         });
     }
-    db.execute(
-        "INSERT INTO directory_groups (tenant_id, id, display_name, description, mail_nickname) VALUES (?1, ?2, ?3, ?4, ?5)",
+    db.prepare_cached("INSERT INTO directory_groups (tenant_id, id, display_name, description, mail_nickname) VALUES (?1, ?2, ?3, ?4, ?5)")?
+.execute(
         params![tenant.as_str(), group.id.as_str(), group.display_name, group.description, group.mail_nickname],
     )?;
     Ok(Insertion::Inserted)
@@ -151,8 +150,8 @@ pub fn get_group(
     id: &GroupId,
 ) -> Result<Option<DirectoryGroup>, StoreError> {
     Ok(db
-        .query_row(
-            "SELECT id, display_name, description, mail_nickname FROM directory_groups WHERE tenant_id = ?1 AND id = ?2",
+        .prepare_cached("SELECT id, display_name, description, mail_nickname FROM directory_groups WHERE tenant_id = ?1 AND id = ?2")?
+.query_row(
             params![tenant.as_str(), id.as_str()],
             group_from_row,
         )
@@ -161,7 +160,7 @@ pub fn get_group(
 
 pub fn list_groups(db: &Connection, tenant: &TenantId) -> Result<Vec<DirectoryGroup>, StoreError> {
     let mut statement =
-        db.prepare("SELECT id, display_name, description, mail_nickname FROM directory_groups WHERE tenant_id = ?1 ORDER BY display_name, id")?;
+        db.prepare_cached("SELECT id, display_name, description, mail_nickname FROM directory_groups WHERE tenant_id = ?1 ORDER BY display_name, id")?;
     let rows = statement.query_map([tenant.as_str()], group_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -169,15 +168,14 @@ pub fn list_groups(db: &Connection, tenant: &TenantId) -> Result<Vec<DirectoryGr
 /// Deletes a group, its member list and its own memberships in other groups (only rows naming
 /// a group); returns whether it existed.
 pub fn delete_group(db: &Connection, tenant: &TenantId, id: &GroupId) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "DELETE FROM directory_groups WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant.as_str(), id.as_str()],
-    )?;
-    db.execute(
+    let n_rows = db
+        .prepare_cached("DELETE FROM directory_groups WHERE tenant_id = ?1 AND id = ?2")?
+        .execute(params![tenant.as_str(), id.as_str()])?;
+    db.prepare_cached(
         "DELETE FROM directory_members WHERE tenant_id = ?1
          AND (group_id = ?2 OR (member_type = 'group' AND member_id = ?2))",
-        params![tenant.as_str(), id.as_str()],
-    )?;
+    )?
+    .execute(params![tenant.as_str(), id.as_str()])?;
     Ok(n_rows == 1)
 }
 
@@ -203,8 +201,8 @@ pub fn add_member(
     group_id: &GroupId,
     member: &DirectoryMember,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "INSERT OR IGNORE INTO directory_members (tenant_id, group_id, member_type, member_id) VALUES (?1, ?2, ?3, ?4)",
+    let n_rows = db.prepare_cached("INSERT OR IGNORE INTO directory_members (tenant_id, group_id, member_type, member_id) VALUES (?1, ?2, ?3, ?4)")?
+.execute(
         params![tenant.as_str(), group_id.as_str(), member.member_type().as_str(), member.id()],
     )?;
     Ok(n_rows == 1)
@@ -216,8 +214,8 @@ pub fn remove_member(
     group_id: &GroupId,
     member: &DirectoryMember,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "DELETE FROM directory_members WHERE tenant_id = ?1 AND group_id = ?2 AND member_type = ?3 AND member_id = ?4",
+    let n_rows = db.prepare_cached("DELETE FROM directory_members WHERE tenant_id = ?1 AND group_id = ?2 AND member_type = ?3 AND member_id = ?4")?
+.execute(
         params![tenant.as_str(), group_id.as_str(), member.member_type().as_str(), member.id()],
     )?;
     Ok(n_rows == 1)
@@ -229,7 +227,7 @@ pub fn members(
     tenant: &TenantId,
     group_id: &GroupId,
 ) -> Result<Vec<DirectoryMember>, StoreError> {
-    let mut statement = db.prepare(
+    let mut statement = db.prepare_cached(
         "SELECT member_type, member_id FROM directory_members WHERE tenant_id = ?1 AND group_id = ?2 ORDER BY member_id, member_type",
     )?;
     let rows = statement.query_map(params![tenant.as_str(), group_id.as_str()], |row| {

@@ -19,8 +19,8 @@ pub fn insert(
     connection_id: &ConnectionId,
     group: &ExternalGroup,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "INSERT OR IGNORE INTO external_groups (tenant_id, connection_id, id, display_name, description) VALUES (?1, ?2, ?3, ?4, ?5)",
+    let n_rows = db.prepare_cached("INSERT OR IGNORE INTO external_groups (tenant_id, connection_id, id, display_name, description) VALUES (?1, ?2, ?3, ?4, ?5)")?
+.execute(
         params![tenant.as_str(), connection_id.as_str(), group.id, group.display_name, group.description],
     )?;
     Ok(n_rows == 1)
@@ -33,8 +33,8 @@ pub fn get(
     id: &str,
 ) -> Result<Option<ExternalGroup>, StoreError> {
     Ok(db
-        .query_row(
-            "SELECT id, display_name, description FROM external_groups WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        .prepare_cached("SELECT id, display_name, description FROM external_groups WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3")?
+.query_row(
             params![tenant.as_str(), connection_id.as_str(), id],
             |row| {
                 Ok(ExternalGroup {
@@ -72,8 +72,8 @@ pub fn update(
     connection_id: &ConnectionId,
     group: &ExternalGroup,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "UPDATE external_groups SET display_name = ?4, description = ?5 WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+    let n_rows = db.prepare_cached("UPDATE external_groups SET display_name = ?4, description = ?5 WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3")?
+.execute(
         params![tenant.as_str(), connection_id.as_str(), group.id, group.display_name, group.description],
     )?;
     Ok(n_rows == 1)
@@ -87,23 +87,22 @@ pub fn delete(
     connection_id: &ConnectionId,
     id: &str,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "DELETE FROM external_groups WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
-        params![tenant.as_str(), connection_id.as_str(), id],
-    )?;
-    db.execute(
-        "DELETE FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2 AND group_id = ?3",
+    let n_rows = db
+        .prepare_cached(
+            "DELETE FROM external_groups WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        )?
+        .execute(params![tenant.as_str(), connection_id.as_str(), id])?;
+    db.prepare_cached("DELETE FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2 AND group_id = ?3")?
+.execute(
         params![tenant.as_str(), connection_id.as_str(), id],
     )?;
     Ok(n_rows == 1)
 }
 
 pub fn count_in_tenant(db: &Connection, tenant: &TenantId) -> Result<u64, StoreError> {
-    let n: i64 = db.query_row(
-        "SELECT COUNT(*) FROM external_groups WHERE tenant_id = ?1",
-        [tenant.as_str()],
-        |row| row.get(0),
-    )?;
+    let n: i64 = db
+        .prepare_cached("SELECT COUNT(*) FROM external_groups WHERE tenant_id = ?1")?
+        .query_row([tenant.as_str()], |row| row.get(0))?;
     Ok(n as u64)
 }
 
@@ -117,8 +116,8 @@ pub fn add_member(
     member_id: &str,
     member_type: ExternalMemberType,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "INSERT OR IGNORE INTO external_group_members (tenant_id, connection_id, group_id, member_id, member_type) VALUES (?1, ?2, ?3, ?4, ?5)",
+    let n_rows = db.prepare_cached("INSERT OR IGNORE INTO external_group_members (tenant_id, connection_id, group_id, member_id, member_type) VALUES (?1, ?2, ?3, ?4, ?5)")?
+.execute(
         params![tenant.as_str(), connection_id.as_str(), group_id, member_id, member_type.as_str()],
     )?;
     Ok(n_rows == 1)
@@ -132,8 +131,8 @@ pub fn remove_member(
     group_id: &str,
     member_id: &str,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "DELETE FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2 AND group_id = ?3 AND member_id = ?4",
+    let n_rows = db.prepare_cached("DELETE FROM external_group_members WHERE tenant_id = ?1 AND connection_id = ?2 AND group_id = ?3 AND member_id = ?4")?
+.execute(
         params![tenant.as_str(), connection_id.as_str(), group_id, member_id],
     )?;
     Ok(n_rows > 0)

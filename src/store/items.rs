@@ -11,20 +11,16 @@ use crate::domain::item::{ActivityType, ContentType, ExternalActivity, ExternalI
 
 /// Takes the next number of the global write sequence (in the caller's transaction).
 pub fn next_sequence(db: &Connection) -> Result<u64, StoreError> {
-    Ok(db.query_row(
-        "UPDATE write_sequence SET last = last + 1 WHERE id = 1 RETURNING last",
-        [],
-        |row| row.get(0),
-    )?)
+    Ok(db
+        .prepare_cached("UPDATE write_sequence SET last = last + 1 WHERE id = 1 RETURNING last")?
+        .query_row([], |row| row.get(0))?)
 }
 
 /// The last number the global write sequence gave out.
 pub fn last_sequence(db: &Connection) -> Result<u64, StoreError> {
-    Ok(
-        db.query_row("SELECT last FROM write_sequence WHERE id = 1", [], |row| {
-            row.get(0)
-        })?,
-    )
+    Ok(db
+        .prepare_cached("SELECT last FROM write_sequence WHERE id = 1")?
+        .query_row([], |row| row.get(0))?)
 }
 
 pub fn exists(
@@ -34,8 +30,10 @@ pub fn exists(
     id: &ItemId,
 ) -> Result<bool, StoreError> {
     Ok(db
-        .query_row(
+        .prepare_cached(
             "SELECT 1 FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        )?
+        .query_row(
             params![tenant.as_str(), connection_id.as_str(), id.as_str()],
             |_| Ok(()),
         )
@@ -51,9 +49,9 @@ pub fn replace(
     item: &ExternalItem,
     seq: u64,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "UPDATE items SET acl = ?4, properties = ?5, content_type = ?6, content = ?7, seq = ?8, sensitivity_label_id = ?9
-         WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+    let n_rows = db.prepare_cached("UPDATE items SET acl = ?4, properties = ?5, content_type = ?6, content = ?7, seq = ?8, sensitivity_label_id = ?9
+         WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3")?
+.execute(
         rusqlite::params_from_iter(item_params(tenant, connection_id, item, seq)),
     )?;
     Ok(n_rows == 1)
@@ -67,9 +65,9 @@ pub fn insert(
     item: &ExternalItem,
     seq: u64,
 ) -> Result<(), StoreError> {
-    db.execute(
-        "INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq, sensitivity_label_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    db.prepare_cached("INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq, sensitivity_label_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?
+.execute(
         rusqlite::params_from_iter(item_params(tenant, connection_id, item, seq)),
     )?;
     add_to_count(db, tenant, connection_id, 1)
@@ -105,8 +103,8 @@ pub fn get(
     id: &ItemId,
 ) -> Result<Option<ExternalItem>, StoreError> {
     let row = db
-        .query_row(
-            "SELECT id, acl, properties, content_type, content, sensitivity_label_id FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        .prepare_cached("SELECT id, acl, properties, content_type, content, sensitivity_label_id FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3")?
+.query_row(
             params![tenant.as_str(), connection_id.as_str(), id.as_str()],
             raw_item,
         )
@@ -121,16 +119,25 @@ pub fn delete(
     connection_id: &ConnectionId,
     id: &ItemId,
 ) -> Result<bool, StoreError> {
-    let n_rows = db.execute(
-        "DELETE FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
-        params![tenant.as_str(), connection_id.as_str(), id.as_str()],
-    )?;
+    let n_rows = db
+        .prepare_cached(
+            "DELETE FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        )?
+        .execute(params![
+            tenant.as_str(),
+            connection_id.as_str(),
+            id.as_str()
+        ])?;
     if n_rows == 1 {
         add_to_count(db, tenant, connection_id, -1)?;
-        db.execute(
+        db.prepare_cached(
             "DELETE FROM activities WHERE tenant_id = ?1 AND connection_id = ?2 AND item_id = ?3",
-            params![tenant.as_str(), connection_id.as_str(), id.as_str()],
-        )?;
+        )?
+        .execute(params![
+            tenant.as_str(),
+            connection_id.as_str(),
+            id.as_str()
+        ])?;
     }
     Ok(n_rows == 1)
 }
@@ -141,11 +148,11 @@ fn add_to_count(
     connection_id: &ConnectionId,
     delta: i64,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.prepare_cached(
         "INSERT INTO item_counts (tenant_id, connection_id, n) VALUES (?1, ?2, ?3)
          ON CONFLICT (tenant_id, connection_id) DO UPDATE SET n = n + excluded.n",
-        params![tenant.as_str(), connection_id.as_str(), delta],
-    )?;
+    )?
+    .execute(params![tenant.as_str(), connection_id.as_str(), delta])?;
     Ok(())
 }
 
@@ -155,21 +162,18 @@ pub fn count_in_connection(
     connection_id: &ConnectionId,
 ) -> Result<u64, StoreError> {
     let n: Option<i64> = db
-        .query_row(
-            "SELECT n FROM item_counts WHERE tenant_id = ?1 AND connection_id = ?2",
-            params![tenant.as_str(), connection_id.as_str()],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT n FROM item_counts WHERE tenant_id = ?1 AND connection_id = ?2")?
+        .query_row(params![tenant.as_str(), connection_id.as_str()], |row| {
+            row.get(0)
+        })
         .optional()?;
     Ok(n.unwrap_or(0).max(0) as u64)
 }
 
 pub fn count_in_tenant(db: &Connection, tenant: &TenantId) -> Result<u64, StoreError> {
-    let n: i64 = db.query_row(
-        "SELECT COALESCE(SUM(n), 0) FROM item_counts WHERE tenant_id = ?1",
-        [tenant.as_str()],
-        |row| row.get(0),
-    )?;
+    let n: i64 = db
+        .prepare_cached("SELECT COALESCE(SUM(n), 0) FROM item_counts WHERE tenant_id = ?1")?
+        .query_row([tenant.as_str()], |row| row.get(0))?;
     Ok(n.max(0) as u64)
 }
 
@@ -179,8 +183,8 @@ pub fn fingerprint(
     tenant: &TenantId,
     connection_id: &ConnectionId,
 ) -> Result<(u64, u128), StoreError> {
-    let (n, sum): (i64, i64) = db.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(seq), 0) FROM items WHERE tenant_id = ?1 AND connection_id = ?2",
+    let (n, sum): (i64, i64) = db.prepare_cached("SELECT COUNT(*), COALESCE(SUM(seq), 0) FROM items WHERE tenant_id = ?1 AND connection_id = ?2")?
+.query_row(
         params![tenant.as_str(), connection_id.as_str()],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
@@ -247,8 +251,8 @@ pub fn count_activities(
     connection_id: &ConnectionId,
     item_id: &ItemId,
 ) -> Result<u64, StoreError> {
-    let n: i64 = db.query_row(
-        "SELECT COUNT(*) FROM activities WHERE tenant_id = ?1 AND connection_id = ?2 AND item_id = ?3",
+    let n: i64 = db.prepare_cached("SELECT COUNT(*) FROM activities WHERE tenant_id = ?1 AND connection_id = ?2 AND item_id = ?3")?
+.query_row(
         params![tenant.as_str(), connection_id.as_str(), item_id.as_str()],
         |row| row.get(0),
     )?;

@@ -25,11 +25,12 @@ pub fn get_schemas(
     connection_id: &ConnectionId,
 ) -> Result<Option<StoredSchemas>, StoreError> {
     let row: Option<(String, Option<String>)> = db
-        .query_row(
+        .prepare_cached(
             "SELECT body, effective FROM schemas WHERE tenant_id = ?1 AND connection_id = ?2",
-            params![tenant.as_str(), connection_id.as_str()],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        )?
+        .query_row(params![tenant.as_str(), connection_id.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     let Some((readable, effective)) = row else {
         return Ok(None);
@@ -47,15 +48,15 @@ pub fn submit_schema(
     connection_id: &ConnectionId,
     schema: &Schema,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.prepare_cached(
         "INSERT INTO schemas (tenant_id, connection_id, body, effective) VALUES (?1, ?2, ?3, NULL)
          ON CONFLICT (tenant_id, connection_id) DO UPDATE SET body = excluded.body",
-        params![
-            tenant.as_str(),
-            connection_id.as_str(),
-            schema_to_json(schema)
-        ],
-    )?;
+    )?
+    .execute(params![
+        tenant.as_str(),
+        connection_id.as_str(),
+        schema_to_json(schema)
+    ])?;
     Ok(())
 }
 
@@ -65,10 +66,10 @@ pub fn make_readable_effective(
     tenant: &TenantId,
     connection_id: &ConnectionId,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.prepare_cached(
         "UPDATE schemas SET effective = body WHERE tenant_id = ?1 AND connection_id = ?2",
-        params![tenant.as_str(), connection_id.as_str()],
-    )?;
+    )?
+    .execute(params![tenant.as_str(), connection_id.as_str()])?;
     Ok(())
 }
 
@@ -79,14 +80,14 @@ pub fn revert_to_effective(
     tenant: &TenantId,
     connection_id: &ConnectionId,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.prepare_cached(
         "DELETE FROM schemas WHERE tenant_id = ?1 AND connection_id = ?2 AND effective IS NULL",
-        params![tenant.as_str(), connection_id.as_str()],
-    )?;
-    db.execute(
+    )?
+    .execute(params![tenant.as_str(), connection_id.as_str()])?;
+    db.prepare_cached(
         "UPDATE schemas SET body = effective WHERE tenant_id = ?1 AND connection_id = ?2",
-        params![tenant.as_str(), connection_id.as_str()],
-    )?;
+    )?
+    .execute(params![tenant.as_str(), connection_id.as_str()])?;
     Ok(())
 }
 
@@ -94,7 +95,7 @@ pub fn revert_to_effective(
 pub fn effective_schemas_of_all_tenants(
     db: &Connection,
 ) -> Result<Vec<(TenantId, ConnectionId, Schema)>, StoreError> {
-    let mut statement = db.prepare(
+    let mut statement = db.prepare_cached(
         "SELECT tenant_id, connection_id, effective FROM schemas WHERE effective IS NOT NULL",
     )?;
     let rows = statement.query_map([], |row| {
@@ -131,19 +132,19 @@ pub fn insert_operation(
     connection_id: &ConnectionId,
     operation: &NewOperation<'_>,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.prepare_cached(
         "INSERT INTO connection_operations
             (tenant_id, connection_id, id, status, error, planned_error, created_at, completes_at)
          VALUES (?1, ?2, ?3, 'inprogress', NULL, ?4, ?5, ?6)",
-        params![
-            tenant.as_str(),
-            connection_id.as_str(),
-            operation.id.as_str(),
-            operation.planned_error.map(error_to_json),
-            format_instant(operation.created_at),
-            format_instant(operation.completes_at),
-        ],
-    )?;
+    )?
+    .execute(params![
+        tenant.as_str(),
+        connection_id.as_str(),
+        operation.id.as_str(),
+        operation.planned_error.map(error_to_json),
+        format_instant(operation.created_at),
+        format_instant(operation.completes_at),
+    ])?;
     Ok(())
 }
 
@@ -154,9 +155,11 @@ pub fn get_operation(
     id: &OperationId,
 ) -> Result<Option<ConnectionOperation>, StoreError> {
     let row = db
-        .query_row(
+        .prepare_cached(
             "SELECT id, status, error, created_at, completes_at FROM connection_operations
              WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        )?
+        .query_row(
             params![tenant.as_str(), connection_id.as_str(), id.as_str()],
             |row| {
                 Ok((
@@ -189,8 +192,8 @@ pub fn operation_in_progress(
     connection_id: &ConnectionId,
 ) -> Result<Option<OperationId>, StoreError> {
     let id: Option<String> = db
-        .query_row(
-            "SELECT id FROM connection_operations WHERE tenant_id = ?1 AND connection_id = ?2 AND status = 'inprogress'",
+        .prepare_cached("SELECT id FROM connection_operations WHERE tenant_id = ?1 AND connection_id = ?2 AND status = 'inprogress'")?
+.query_row(
             params![tenant.as_str(), connection_id.as_str()],
             |row| row.get(0),
         )
@@ -239,7 +242,7 @@ fn query_due(
     sql: &str,
     parameters: impl rusqlite::Params,
 ) -> Result<Vec<DueOperation>, StoreError> {
-    let mut statement = db.prepare(sql)?;
+    let mut statement = db.prepare_cached(sql)?;
     let rows = statement.query_map(parameters, |row| {
         Ok((
             row.get::<_, String>(0)?,
@@ -269,17 +272,17 @@ pub fn finish_operation(
     status: OperationStatus,
     error: Option<&OperationError>,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.prepare_cached(
         "UPDATE connection_operations SET status = ?4, error = ?5
          WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
-        params![
-            tenant.as_str(),
-            connection_id.as_str(),
-            id.as_str(),
-            status.as_str(),
-            error.map(error_to_json)
-        ],
-    )?;
+    )?
+    .execute(params![
+        tenant.as_str(),
+        connection_id.as_str(),
+        id.as_str(),
+        status.as_str(),
+        error.map(error_to_json)
+    ])?;
     Ok(())
 }
 

@@ -108,6 +108,7 @@ impl App {
             clock,
             index,
             principals: PrincipalCache::default(),
+            hits: Default::default(),
             control,
             identity,
             router: Default::default(),

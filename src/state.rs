@@ -17,6 +17,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub index: SearchIndex,
     pub principals: PrincipalCache,
+    /// Item versions search hits were made from (`service::hit_cache`).
+    pub hits: crate::service::hit_cache::HitCache,
     /// The request journal, fault rules and throttling (`service::control`).
     pub control: Control,
     /// The token signing key and, with `--tls`, the local CA.

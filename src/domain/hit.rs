@@ -47,6 +47,12 @@ pub fn selected_properties(
 /// A snippet of the content (or of the searchable properties) around the first search term,
 /// with matches in `<c0>` and elisions as `<ddd/>`.
 pub fn summary(item: &ExternalItem, schema: &Schema, search_terms: &[String]) -> String {
+    summarize(&summary_text(item, schema), search_terms)
+}
+
+/// The text a summary is cut from: the content without markup, or else the searchable
+/// properties' text.
+pub fn summary_text(item: &ExternalItem, schema: &Schema) -> String {
     let mut text = item
         .content
         .as_ref()
@@ -78,6 +84,12 @@ pub fn summary(item: &ExternalItem, schema: &Schema, search_terms: &[String]) ->
             .collect::<Vec<_>>()
             .join(" ");
     }
+    text
+}
+
+/// A window of `text` around the first search term, with matches in `<c0>` and elisions as
+/// `<ddd/>`.
+pub fn summarize(text: &str, search_terms: &[String]) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     if words.is_empty() {
         return String::new();

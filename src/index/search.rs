@@ -49,6 +49,8 @@ pub struct PageEntry {
     /// Position of its source in the `sources` given.
     pub source: usize,
     pub id: String,
+    /// The write sequence number of the indexed version.
+    pub seq: u64,
     /// With collapse: whether results sharing its collapse values were left out.
     pub is_collapsed: Option<bool>,
 }
@@ -185,11 +187,17 @@ pub fn search(sources: &[Source], plan: &Plan) -> Result<Outcome, SearchError> {
         .map(|matched| {
             let mut id = String::new();
             let segment = searchers[matched.source].segment_reader(matched.address.segment_ord);
-            if let Ok(Some(column)) = segment.fast_fields().str("id") {
+            let fast = segment.fast_fields();
+            if let Ok(Some(column)) = fast.str("id") {
                 if let Some(ord) = column.term_ords(matched.address.doc_id).next() {
                     let _ = column.ord_to_str(ord, &mut id);
                 }
             }
+            let seq = fast
+                .u64("seq")
+                .ok()
+                .and_then(|column| column.first(matched.address.doc_id))
+                .unwrap_or(0);
             let is_collapsed = collapsing.then(|| {
                 plan.collapse
                     .iter()
@@ -204,6 +212,7 @@ pub fn search(sources: &[Source], plan: &Plan) -> Result<Outcome, SearchError> {
             PageEntry {
                 source: matched.source,
                 id,
+                seq,
                 is_collapsed,
             }
         })

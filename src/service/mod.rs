@@ -12,6 +12,7 @@ pub mod control;
 pub mod directory;
 pub mod fixtures;
 pub mod groups;
+pub mod hit_cache;
 pub mod items;
 pub mod retrieval;
 pub mod schema;

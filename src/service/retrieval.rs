@@ -119,12 +119,12 @@ pub async fn retrieve(
         hits.push(RetrievalHit {
             web_url: schema
                 .as_deref()
-                .and_then(|schema| web_url(&hit.item, schema)),
+                .and_then(|schema| web_url(&hit.item.item, schema)),
             connection_id: hit.connection_id,
             item_id: hit.item_id,
             extracts: Vec::new(),
             resource_metadata: hit.properties,
-            sensitivity_label_id: hit.item.sensitivity_label_id.clone(),
+            sensitivity_label_id: hit.item.item.sensitivity_label_id.clone(),
         });
         sources.push((hit.item, schema));
     }
@@ -135,7 +135,7 @@ pub async fn retrieve(
             .map(|(item, schema)| {
                 schema
                     .as_deref()
-                    .map(|schema| item_text(item, schema))
+                    .map(|schema| item_text(&item.item, schema))
                     .unwrap_or_default()
             })
             .collect();

@@ -3,15 +3,16 @@
 //! the page's items in one store read, and dress the hits (properties, summary, result template).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::hit_cache::CachedHit;
 use super::{access, Error};
 use crate::domain::acl::UserIdentity;
 use crate::domain::collapse::{self, CollapseLevel};
-use crate::domain::hit::{selected_properties, summary};
+use crate::domain::hit::{selected_properties, summarize, summary_text};
 use crate::domain::ids::{ConnectionId, ItemId};
-use crate::domain::item::ExternalItem;
 use crate::domain::kql;
 use crate::domain::principal::Caller;
 use crate::domain::refiner::{self, Aggregation, AggregationFilter, Bucket};
@@ -73,8 +74,8 @@ pub struct SearchHit {
     pub result_template_id: Option<String>,
     /// With collapse: whether results sharing this hit's collapse values were left out.
     pub is_collapsed: Option<bool>,
-    /// The item as stored.
-    pub item: ExternalItem,
+    /// The item version the hit shows, as stored.
+    pub item: Arc<CachedHit>,
 }
 
 #[derive(Debug, Clone)]
@@ -247,32 +248,69 @@ pub(crate) async fn run(
         SearchError::Tantivy(error) => Error::Internal(error.to_string()),
     })?;
 
-    // One store read for the page's items, whatever their sources.
-    let wanted: Vec<(ConnectionId, String)> = outcome
-        .page
-        .iter()
-        .map(|entry| {
-            (
-                searched[entry.source].connection_id.clone(),
-                entry.id.clone(),
-            )
-        })
-        .collect();
-    let tenant = caller.tenant.clone();
-    let mut items: HashMap<(String, String), ExternalItem> = state
-        .store
-        .read(move |db| {
-            let mut found = HashMap::new();
-            for (connection_id, id) in wanted {
-                if let Ok(item_id) = ItemId::parse(&id) {
-                    if let Some(item) = store::items::get(db, &tenant, &connection_id, &item_id)? {
-                        found.insert((connection_id.as_str().to_string(), id), item);
+    // The page's items: the versions the index names, from the hit cache, else in one store
+    // read whatever their sources (and then cached).
+    let mut items: HashMap<usize, Arc<CachedHit>> = HashMap::new();
+    let mut wanted: Vec<(usize, ConnectionId, String)> = Vec::new();
+    for (position, entry) in outcome.page.iter().enumerate() {
+        let connection_id = &searched[entry.source].connection_id;
+        match state
+            .hits
+            .get(&caller.tenant, connection_id, &entry.id, entry.seq)
+        {
+            Some(hit) => {
+                items.insert(position, hit);
+            }
+            None => wanted.push((position, connection_id.clone(), entry.id.clone())),
+        }
+    }
+    if !wanted.is_empty() {
+        let tenant = caller.tenant.clone();
+        let read = state
+            .store
+            .read(move |db| {
+                let mut found = Vec::new();
+                for (position, connection_id, id) in wanted {
+                    if let Ok(item_id) = ItemId::parse(&id) {
+                        if let Some((item, seq)) =
+                            store::items::get_versioned(db, &tenant, &connection_id, &item_id)?
+                        {
+                            found.push((position, connection_id, item, seq));
+                        }
                     }
                 }
-            }
-            Ok(found)
+                Ok(found)
+            })
+            .await?;
+        // Markup is stripped once per version, off the async workers.
+        let indexes: Vec<_> = outcome
+            .page
+            .iter()
+            .map(|entry| sources[entry.source].index.clone())
+            .collect();
+        let read = tokio::task::spawn_blocking(move || {
+            read.into_iter()
+                .map(|(position, connection_id, item, seq)| {
+                    let summary_text = summary_text(&item, &indexes[position].schema);
+                    (
+                        position,
+                        connection_id,
+                        Arc::new(CachedHit {
+                            seq,
+                            item,
+                            summary_text,
+                        }),
+                    )
+                })
+                .collect::<Vec<_>>()
         })
-        .await?;
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        for (position, connection_id, hit) in read {
+            state.hits.put(&caller.tenant, &connection_id, hit.clone());
+            items.insert(position, hit);
+        }
+    }
 
     // Summaries and template rules are CPU work on up to a page of items: off the async workers.
     let from = request.from;
@@ -285,10 +323,11 @@ pub(crate) async fn run(
         for (position, entry) in outcome.page.iter().enumerate() {
             let source = &searched[entry.source];
             let schema = &sources[entry.source].index.schema;
-            let key = (source.connection_id.as_str().to_string(), entry.id.clone());
-            let Some(item) = items.remove(&key) else {
+            let Some(hit) = items.remove(&position) else {
                 continue;
             };
+            let item = &hit.item;
+            let hit = hit.clone();
             let template = result_template::choose(&source.templates, schema, &item.properties);
             if let Some(template) = template {
                 if !used_templates
@@ -302,11 +341,11 @@ pub(crate) async fn run(
                 item_id: entry.id.clone(),
                 connection_id: source.connection_id.clone(),
                 rank: from + position + 1,
-                summary: summary(&item, schema, &search_terms),
-                properties: selected_properties(&item, schema, fields.as_deref()),
+                summary: summarize(&hit.summary_text, &search_terms),
+                properties: selected_properties(item, schema, fields.as_deref()),
                 result_template_id: template.map(|t| t.id.clone()),
                 is_collapsed: entry.is_collapsed,
-                item,
+                item: hit,
             });
         }
         let result_templates = result_templates.then(|| {

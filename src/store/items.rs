@@ -112,6 +112,24 @@ pub fn get(
     row.map(item_from_raw).transpose()
 }
 
+/// The item and the write sequence number of its stored version.
+pub fn get_versioned(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    id: &ItemId,
+) -> Result<Option<(ExternalItem, u64)>, StoreError> {
+    let row = db
+        .prepare_cached("SELECT id, acl, properties, content_type, content, sensitivity_label_id, seq FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3")?
+        .query_row(
+            params![tenant.as_str(), connection_id.as_str(), id.as_str()],
+            |row| Ok((raw_item(row)?, row.get::<_, i64>(6)?)),
+        )
+        .optional()?;
+    row.map(|(raw, seq)| Ok((item_from_raw(raw)?, seq as u64)))
+        .transpose()
+}
+
 /// Deletes the item; returns whether it existed.
 pub fn delete(
     db: &Connection,

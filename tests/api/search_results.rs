@@ -592,3 +592,45 @@ async fn lists_page_with_opaque_skiptokens_and_refuse_forged_ones() {
         .await;
     other_tenant.assert_error(400, "Request_BadRequest");
 }
+
+#[tokio::test]
+async fn a_replaced_item_shows_its_new_version_in_hits() {
+    let app = cases_app(Config::for_tests()).await;
+    let adele = token_for(&app, "adele@contoso.com").await;
+    let status_of = |reply: &Reply| -> Vec<String> {
+        hits(reply)
+            .into_iter()
+            .map(|(_, hit)| {
+                hit["resource"]["properties"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    let query = request(json!({"query": {"queryString": "c1"}}));
+    assert_eq!(
+        status_of(&search_as(&app, &adele, query.clone()).await),
+        ["open"]
+    );
+    for (status, expected) in [
+        ("closed", "closed"),
+        ("open", "open"),
+        ("pending", "pending"),
+    ] {
+        let reply = app
+            .put(
+                "/v1.0/external/connections/cases/items/c1",
+                &json!({"acl": [grant("everyone", "everyone")], "properties": {"title": "case c1 wombat", "status": status, "priority": 1}}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        // Searched twice: the second answer comes from the hit cache.
+        for _ in 0..2 {
+            assert_eq!(
+                status_of(&search_as(&app, &adele, query.clone()).await),
+                [expected]
+            );
+        }
+    }
+}

@@ -48,6 +48,7 @@ pub struct Plan<'a> {
 pub struct PageEntry {
     /// Position of its source in the `sources` given.
     pub source: usize,
+    /// Empty when the caller said it knows this version.
     pub id: String,
     /// The write sequence number of the indexed version.
     pub seq: u64,
@@ -75,7 +76,13 @@ pub enum SearchError {
     Tantivy(#[from] tantivy::TantivyError),
 }
 
-pub fn search(sources: &[Source], plan: &Plan) -> Result<Outcome, SearchError> {
+/// Runs `plan` on `sources`. `known(source, seq)` tells whether the caller already holds that
+/// item version (then the page entry's `id` is left empty: reading ids from the index costs).
+pub fn search(
+    sources: &[Source],
+    plan: &Plan,
+    known: &dyn Fn(usize, u64) -> bool,
+) -> Result<Outcome, SearchError> {
     let collapsing = !plan.collapse.is_empty();
     // With collapse, one more than the page tells whether results follow it.
     let keep = plan
@@ -182,22 +189,36 @@ pub fn search(sources: &[Source], plan: &Plan) -> Result<Outcome, SearchError> {
         let more = plan.from.saturating_add(page.len()) < total;
         (page, more)
     };
+    // Columns opened once per segment of the page, not once per hit.
+    let mut columns: HashMap<(usize, u32), PageColumns> = HashMap::new();
     let page = page
         .into_iter()
         .map(|matched| {
+            let address = matched.address;
+            let segment_columns = columns
+                .entry((matched.source, address.segment_ord))
+                .or_insert_with(|| {
+                    let fast = searchers[matched.source]
+                        .segment_reader(address.segment_ord)
+                        .fast_fields();
+                    PageColumns {
+                        id: fast.str("id").ok().flatten(),
+                        seq: fast.u64("seq").ok(),
+                    }
+                });
+            let seq = segment_columns
+                .seq
+                .as_ref()
+                .and_then(|column| column.first(address.doc_id))
+                .unwrap_or(0);
             let mut id = String::new();
-            let segment = searchers[matched.source].segment_reader(matched.address.segment_ord);
-            let fast = segment.fast_fields();
-            if let Ok(Some(column)) = fast.str("id") {
-                if let Some(ord) = column.term_ords(matched.address.doc_id).next() {
-                    let _ = column.ord_to_str(ord, &mut id);
+            if !known(matched.source, seq) {
+                if let Some(column) = &segment_columns.id {
+                    if let Some(ord) = column.term_ords(address.doc_id).next() {
+                        let _ = column.ord_to_str(ord, &mut id);
+                    }
                 }
             }
-            let seq = fast
-                .u64("seq")
-                .ok()
-                .and_then(|column| column.first(matched.address.doc_id))
-                .unwrap_or(0);
             let is_collapsed = collapsing.then(|| {
                 plan.collapse
                     .iter()
@@ -244,6 +265,12 @@ pub fn search(sources: &[Source], plan: &Plan) -> Result<Outcome, SearchError> {
         more,
         aggregations,
     })
+}
+
+/// The columns a page entry is read from, per segment.
+struct PageColumns {
+    id: Option<tantivy::columnar::StrColumn>,
+    seq: Option<tantivy::columnar::Column<u64>>,
 }
 
 struct Match {

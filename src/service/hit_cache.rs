@@ -1,10 +1,10 @@
 //! Items as search hits show them, kept in memory by version: a search reads the page's items
 //! from the store only for versions it has not shown before.
 //!
-//! An entry is keyed by the item and holds the write sequence number of the version it was read
-//! at; the index says which version each hit is, so an entry is used only for that very version
-//! (a replaced item has a new number, sequence numbers are never reused), and no write has to
-//! invalidate anything. The cache is bounded by entries and starts afresh when full.
+//! An entry is keyed by the write sequence number of the version it was read at (with tenant and
+//! connection); the index says which version each hit is, so an entry is used only for that very
+//! version (a replaced item has a new number, sequence numbers are never reused), and no write
+//! has to invalidate anything. The cache is bounded by entries and starts afresh when full.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,35 +24,33 @@ pub struct CachedHit {
     pub summary_text: String,
 }
 
-type Key = (TenantId, String, String);
+type Key = (TenantId, String, u64);
 
 #[derive(Debug, Clone, Default)]
 pub struct HitCache {
     entries: Arc<RwLock<HashMap<Key, Arc<CachedHit>>>>,
 }
 
-fn key(tenant: &TenantId, connection_id: &ConnectionId, item_id: &str) -> Key {
+fn key(tenant: &TenantId, connection_id: &ConnectionId, seq: u64) -> Key {
     (
         tenant.clone(),
         connection_id.as_str().to_ascii_lowercase(),
-        item_id.to_string(),
+        seq,
     )
 }
 
 impl HitCache {
-    /// The cached version `seq` of the item, if that is the version held.
+    /// The item version `seq` of the connection, if cached.
     pub fn get(
         &self,
         tenant: &TenantId,
         connection_id: &ConnectionId,
-        item_id: &str,
         seq: u64,
     ) -> Option<Arc<CachedHit>> {
         self.entries
             .read()
             .expect("hit cache")
-            .get(&key(tenant, connection_id, item_id))
-            .filter(|hit| hit.seq == seq)
+            .get(&key(tenant, connection_id, seq))
             .cloned()
     }
 
@@ -61,7 +59,7 @@ impl HitCache {
         if entries.len() >= MAX_CACHED_HITS {
             entries.clear();
         }
-        entries.insert(key(tenant, connection_id, hit.item.id.as_str()), hit);
+        entries.insert(key(tenant, connection_id, hit.seq), hit);
     }
 
     pub fn clear(&self) {

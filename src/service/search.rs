@@ -225,8 +225,11 @@ pub(crate) async fn run(
         .map_err(Error::Invalid)?;
     check_refinable(&sources, filters.iter().map(|(name, _)| name), "filter on")?;
 
-    let (outcome, sources, parsed) = tokio::task::spawn_blocking({
+    let (outcome, sources, parsed, cached) = tokio::task::spawn_blocking({
         let request = request.clone();
+        let (hits, tenant) = (state.hits.clone(), caller.tenant.clone());
+        let connection_ids: Vec<ConnectionId> =
+            searched.iter().map(|s| s.connection_id.clone()).collect();
         move || {
             let plan = Plan {
                 query: &parsed,
@@ -237,8 +240,20 @@ pub(crate) async fn run(
                 from: request.from,
                 size: request.size,
             };
-            let outcome = index_search::search(&sources, &plan);
-            (outcome, sources, parsed)
+            // Versions found in the hit cache are kept here, so that they stay at hand even if
+            // the cache starts afresh meanwhile.
+            let cached: std::cell::RefCell<HashMap<(usize, u64), Arc<CachedHit>>> =
+                Default::default();
+            let known =
+                |source: usize, seq: u64| match hits.get(&tenant, &connection_ids[source], seq) {
+                    Some(hit) => {
+                        cached.borrow_mut().insert((source, seq), hit);
+                        true
+                    }
+                    None => false,
+                };
+            let outcome = index_search::search(&sources, &plan, &known);
+            (outcome, sources, parsed, cached.into_inner())
         }
     })
     .await
@@ -254,12 +269,9 @@ pub(crate) async fn run(
     let mut wanted: Vec<(usize, ConnectionId, String)> = Vec::new();
     for (position, entry) in outcome.page.iter().enumerate() {
         let connection_id = &searched[entry.source].connection_id;
-        match state
-            .hits
-            .get(&caller.tenant, connection_id, &entry.id, entry.seq)
-        {
+        match cached.get(&(entry.source, entry.seq)) {
             Some(hit) => {
-                items.insert(position, hit);
+                items.insert(position, hit.clone());
             }
             None => wanted.push((position, connection_id.clone(), entry.id.clone())),
         }
@@ -327,7 +339,6 @@ pub(crate) async fn run(
                 continue;
             };
             let item = &hit.item;
-            let hit = hit.clone();
             let template = result_template::choose(&source.templates, schema, &item.properties);
             if let Some(template) = template {
                 if !used_templates
@@ -338,14 +349,14 @@ pub(crate) async fn run(
                 }
             }
             hits.push(SearchHit {
-                item_id: entry.id.clone(),
+                item_id: item.id.as_str().to_string(),
                 connection_id: source.connection_id.clone(),
                 rank: from + position + 1,
                 summary: summarize(&hit.summary_text, &search_terms),
                 properties: selected_properties(item, schema, fields.as_deref()),
                 result_template_id: template.map(|t| t.id.clone()),
                 is_collapsed: entry.is_collapsed,
-                item: hit,
+                item: hit.clone(),
             });
         }
         let result_templates = result_templates.then(|| {

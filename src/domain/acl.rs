@@ -221,6 +221,8 @@ pub struct Principals {
     /// Each group the user is in (directly or not), with the member it was first reached from.
     predecessors: std::collections::HashMap<Member, Member>,
     n_external_groups: usize,
+    /// `terms()`, built on first use (a search asks for them every time).
+    terms: std::sync::OnceLock<std::sync::Arc<[String]>>,
 }
 
 impl Principals {
@@ -260,6 +262,7 @@ impl Principals {
             user,
             predecessors,
             n_external_groups,
+            terms: std::sync::OnceLock::new(),
         })
     }
 
@@ -292,8 +295,12 @@ impl Principals {
         Some(chain)
     }
 
-    /// The ACL principal terms this user matches (for index-side trimming).
-    pub fn terms(&self) -> Vec<String> {
+    /// The ACL principal terms this user matches (for index-side trimming), sorted.
+    pub fn terms(&self) -> std::sync::Arc<[String]> {
+        self.terms.get_or_init(|| self.build_terms().into()).clone()
+    }
+
+    fn build_terms(&self) -> Vec<String> {
         let mut terms = vec![
             AclPrincipal::Everyone.term(),
             AclPrincipal::User(self.user.id.to_ascii_lowercase()).term(),

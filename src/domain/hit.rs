@@ -143,6 +143,21 @@ pub fn summarize(text: &str, search_terms: &[String]) -> String {
 
 /// Whether the word's letters and digits, lowercased, start with one of the (lowercase) terms.
 fn word_matches(word: &str, search_terms: &[String]) -> bool {
+    if word.is_ascii() {
+        // The common case, byte by byte: ASCII letters lowercase to one byte.
+        let letters = || {
+            word.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| b.to_ascii_lowercase())
+        };
+        if letters().next().is_none() {
+            return false;
+        }
+        return search_terms.iter().any(|term| {
+            let mut word_letters = letters();
+            term.bytes().all(|t| word_letters.next() == Some(t))
+        });
+    }
     let normalized = || {
         word.chars()
             .filter(|c| c.is_alphanumeric())

@@ -48,7 +48,7 @@ pub enum IndexError {
 
 /// One connection's index and the mapping it was built with.
 pub struct ConnectionIndex {
-    pub mapping: IndexMapping,
+    pub mapping: Arc<IndexMapping>,
     pub index: Index,
     pub reader: IndexReader,
     pub schema: Schema,
@@ -735,7 +735,7 @@ impl Indexer {
             }
             if existing.generation == generation {
                 let updated = Arc::new(ConnectionIndex {
-                    mapping,
+                    mapping: Arc::new(mapping),
                     index: existing.index.clone(),
                     reader: existing.reader.clone(),
                     schema,
@@ -768,7 +768,7 @@ impl Indexer {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let candidate = Arc::new(ConnectionIndex {
-            mapping,
+            mapping: Arc::new(mapping),
             index,
             reader,
             schema,

@@ -28,7 +28,8 @@ use crate::domain::schema::PropertyType;
 /// One content source: its index and the caller's principal terms for it.
 pub struct Source {
     pub index: Arc<ConnectionIndex>,
-    pub principal_terms: Vec<String>,
+    /// Sorted, without duplicates (`Principals::terms`).
+    pub principal_terms: Arc<[String]>,
 }
 
 /// What to find, count and return.
@@ -127,8 +128,8 @@ pub fn search(
             Occur::Must,
             Box::new(VisibleQuery::new(
                 connection_index.visibility.clone(),
-                &connection_index.mapping,
-                &source.principal_terms,
+                connection_index.mapping.clone(),
+                source.principal_terms.clone(),
             )),
         ));
         let query = BooleanQuery::new(clauses);

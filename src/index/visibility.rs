@@ -60,7 +60,8 @@ impl VisibilityCache {
 pub struct VisibleQuery {
     cache: Arc<VisibilityCache>,
     fingerprint: u64,
-    trimming: Arc<BooleanQuery>,
+    terms: Arc<[String]>,
+    mapping: Arc<IndexMapping>,
 }
 
 impl std::fmt::Debug for VisibleQuery {
@@ -70,20 +71,19 @@ impl std::fmt::Debug for VisibleQuery {
 }
 
 impl VisibleQuery {
+    /// `principal_terms` sorted and without duplicates, as `Principals::terms` gives them.
     pub fn new(
         cache: Arc<VisibilityCache>,
-        mapping: &IndexMapping,
-        principal_terms: &[String],
+        mapping: Arc<IndexMapping>,
+        principal_terms: Arc<[String]>,
     ) -> VisibleQuery {
-        let mut sorted: Vec<&String> = principal_terms.iter().collect();
-        sorted.sort();
-        sorted.dedup();
         let mut hasher = DefaultHasher::new();
-        sorted.hash(&mut hasher);
+        principal_terms.hash(&mut hasher);
         VisibleQuery {
             cache,
             fingerprint: hasher.finish(),
-            trimming: Arc::new(BooleanQuery::new(trimming(mapping, principal_terms))),
+            terms: principal_terms,
+            mapping,
         }
     }
 }
@@ -95,7 +95,8 @@ impl Query for VisibleQuery {
         Ok(Box::new(VisibleWeight {
             cache: self.cache.clone(),
             fingerprint: self.fingerprint,
-            trimming: self.trimming.clone(),
+            terms: self.terms.clone(),
+            mapping: self.mapping.clone(),
             schema: enable_scoring.schema().clone(),
         }))
     }
@@ -104,7 +105,8 @@ impl Query for VisibleQuery {
 struct VisibleWeight {
     cache: Arc<VisibilityCache>,
     fingerprint: u64,
-    trimming: Arc<BooleanQuery>,
+    terms: Arc<[String]>,
+    mapping: Arc<IndexMapping>,
     schema: tantivy::schema::Schema,
 }
 
@@ -114,9 +116,8 @@ impl VisibleWeight {
         if let Some(docs) = self.cache.get(&key) {
             return Ok(docs);
         }
-        let weight = self
-            .trimming
-            .weight(EnableScoring::disabled_from_schema(&self.schema))?;
+        let trimming = BooleanQuery::new(trimming(&self.mapping, &self.terms));
+        let weight = trimming.weight(EnableScoring::disabled_from_schema(&self.schema))?;
         let mut scorer = weight.scorer(reader, 1.0)?;
         let mut docs = Vec::new();
         let mut doc = scorer.doc();

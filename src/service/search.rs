@@ -225,12 +225,21 @@ pub(crate) async fn run(
         .map_err(Error::Invalid)?;
     check_refinable(&sources, filters.iter().map(|(name, _)| name), "filter on")?;
 
-    let (outcome, sources, parsed, cached) = tokio::task::spawn_blocking({
-        let request = request.clone();
+    let searched = Arc::new(searched);
+    let sources = Arc::new(sources);
+    let request = Arc::new(request);
+    let parsed = Arc::new(parsed);
+    // On a blocking thread: the index, and the hits too when every page item's version is in
+    // the hit cache (the usual case once a tenant has been searched).
+    let first = tokio::task::spawn_blocking({
+        let (searched, sources, request, parsed) = (
+            searched.clone(),
+            sources.clone(),
+            request.clone(),
+            parsed.clone(),
+        );
         let (hits, tenant) = (state.hits.clone(), caller.tenant.clone());
-        let connection_ids: Vec<ConnectionId> =
-            searched.iter().map(|s| s.connection_id.clone()).collect();
-        move || {
+        move || -> Result<Stage, Error> {
             let plan = Plan {
                 query: &parsed,
                 filters: &filters,
@@ -244,139 +253,160 @@ pub(crate) async fn run(
             // the cache starts afresh meanwhile.
             let cached: std::cell::RefCell<HashMap<(usize, u64), Arc<CachedHit>>> =
                 Default::default();
-            let known =
-                |source: usize, seq: u64| match hits.get(&tenant, &connection_ids[source], seq) {
-                    Some(hit) => {
-                        cached.borrow_mut().insert((source, seq), hit);
-                        true
-                    }
-                    None => false,
-                };
-            let outcome = index_search::search(&sources, &plan, &known);
-            (outcome, sources, parsed, cached.into_inner())
+            let known = |source: usize, seq: u64| match hits.get(
+                &tenant,
+                &searched[source].connection_id,
+                seq,
+            ) {
+                Some(hit) => {
+                    cached.borrow_mut().insert((source, seq), hit);
+                    true
+                }
+                None => false,
+            };
+            let outcome =
+                index_search::search(&sources, &plan, &known).map_err(|error| match error {
+                    SearchError::Invalid(message) => invalid(message),
+                    SearchError::Tantivy(error) => Error::Internal(error.to_string()),
+                })?;
+            let cached = cached.into_inner();
+            let items: HashMap<usize, Arc<CachedHit>> = outcome
+                .page
+                .iter()
+                .enumerate()
+                .filter_map(|(position, entry)| {
+                    cached
+                        .get(&(entry.source, entry.seq))
+                        .map(|hit| (position, hit.clone()))
+                })
+                .collect();
+            if items.len() == outcome.page.len() {
+                return Ok(Stage::Done(dress(
+                    &searched, &sources, &request, &parsed, outcome, items,
+                )));
+            }
+            Ok(Stage::NeedItems(outcome, items))
         }
     })
     .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    let outcome = outcome.map_err(|error| match error {
-        SearchError::Invalid(message) => invalid(message),
-        SearchError::Tantivy(error) => Error::Internal(error.to_string()),
-    })?;
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    let (outcome, mut items) = match first {
+        Stage::Done(result) => return Ok(result),
+        Stage::NeedItems(outcome, items) => (outcome, items),
+    };
 
-    // The page's items: the versions the index names, from the hit cache, else in one store
-    // read whatever their sources (and then cached).
-    let mut items: HashMap<usize, Arc<CachedHit>> = HashMap::new();
-    let mut wanted: Vec<(usize, ConnectionId, String)> = Vec::new();
-    for (position, entry) in outcome.page.iter().enumerate() {
-        let connection_id = &searched[entry.source].connection_id;
-        match cached.get(&(entry.source, entry.seq)) {
-            Some(hit) => {
-                items.insert(position, hit.clone());
-            }
-            None => wanted.push((position, connection_id.clone(), entry.id.clone())),
-        }
-    }
-    if !wanted.is_empty() {
-        let tenant = caller.tenant.clone();
-        let read = state
-            .store
-            .read(move |db| {
-                let mut found = Vec::new();
-                for (position, connection_id, id) in wanted {
-                    if let Ok(item_id) = ItemId::parse(&id) {
-                        if let Some((item, seq)) =
-                            store::items::get_versioned(db, &tenant, &connection_id, &item_id)?
-                        {
-                            found.push((position, connection_id, item, seq));
-                        }
+    // The versions not cached, in one store read whatever their sources (then cached).
+    let wanted: Vec<(usize, ConnectionId, String)> = outcome
+        .page
+        .iter()
+        .enumerate()
+        .filter(|(position, _)| !items.contains_key(position))
+        .map(|(position, entry)| {
+            (
+                position,
+                searched[entry.source].connection_id.clone(),
+                entry.id.clone(),
+            )
+        })
+        .collect();
+    let tenant = caller.tenant.clone();
+    let read = state
+        .store
+        .read(move |db| {
+            let mut found = Vec::new();
+            for (position, connection_id, id) in wanted {
+                if let Ok(item_id) = ItemId::parse(&id) {
+                    if let Some((item, seq)) =
+                        store::items::get_versioned(db, &tenant, &connection_id, &item_id)?
+                    {
+                        found.push((position, connection_id, item, seq));
                     }
                 }
-                Ok(found)
-            })
-            .await?;
-        // Markup is stripped once per version, off the async workers.
-        let indexes: Vec<_> = outcome
-            .page
-            .iter()
-            .map(|entry| sources[entry.source].index.clone())
-            .collect();
-        let read = tokio::task::spawn_blocking(move || {
-            read.into_iter()
-                .map(|(position, connection_id, item, seq)| {
-                    let summary_text = summary_text(&item, &indexes[position].schema);
-                    (
-                        position,
-                        connection_id,
-                        Arc::new(CachedHit {
-                            seq,
-                            item,
-                            summary_text,
-                        }),
-                    )
-                })
-                .collect::<Vec<_>>()
+            }
+            Ok(found)
         })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-        for (position, connection_id, hit) in read {
-            state.hits.put(&caller.tenant, &connection_id, hit.clone());
+        .await?;
+    let hit_cache = state.hits.clone();
+    let tenant = caller.tenant.clone();
+    tokio::task::spawn_blocking(move || {
+        // Markup is stripped once per version.
+        for (position, connection_id, item, seq) in read {
+            let schema = &sources[outcome.page[position].source].index.schema;
+            let summary_text = summary_text(&item, schema);
+            let hit = Arc::new(CachedHit {
+                seq,
+                item,
+                summary_text,
+            });
+            hit_cache.put(&tenant, &connection_id, hit.clone());
             items.insert(position, hit);
         }
-    }
-
-    // Summaries and template rules are CPU work on up to a page of items: off the async workers.
-    let from = request.from;
-    let fields = request.fields.clone();
-    let result_templates = request.result_templates;
-    tokio::task::spawn_blocking(move || {
-        let search_terms = kql::search_terms(&parsed);
-        let mut used_templates: Vec<(usize, &DisplayTemplate)> = Vec::new();
-        let mut hits = Vec::with_capacity(outcome.page.len());
-        for (position, entry) in outcome.page.iter().enumerate() {
-            let source = &searched[entry.source];
-            let schema = &sources[entry.source].index.schema;
-            let Some(hit) = items.remove(&position) else {
-                continue;
-            };
-            let item = &hit.item;
-            let template = result_template::choose(&source.templates, schema, &item.properties);
-            if let Some(template) = template {
-                if !used_templates
-                    .iter()
-                    .any(|(s, t)| *s == entry.source && t.id == template.id)
-                {
-                    used_templates.push((entry.source, template));
-                }
-            }
-            hits.push(SearchHit {
-                item_id: item.id.as_str().to_string(),
-                connection_id: source.connection_id.clone(),
-                rank: from + position + 1,
-                summary: summarize(&hit.summary_text, &search_terms),
-                properties: selected_properties(item, schema, fields.as_deref()),
-                result_template_id: template.map(|t| t.id.clone()),
-                is_collapsed: entry.is_collapsed,
-                item: hit.clone(),
-            });
-        }
-        let result_templates = result_templates.then(|| {
-            template_keys(&searched, &used_templates, &mut hits, |hit| {
-                searched
-                    .iter()
-                    .position(|s| s.connection_id == hit.connection_id)
-            })
-        });
-        SearchResult {
-            search_terms,
-            total: outcome.total,
-            more_results_available: outcome.more,
-            hits,
-            aggregations: outcome.aggregations,
-            result_templates,
-        }
+        dress(&searched, &sources, &request, &parsed, outcome, items)
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))
+}
+
+enum Stage {
+    Done(SearchResult),
+    NeedItems(index_search::Outcome, HashMap<usize, Arc<CachedHit>>),
+}
+
+/// The hits of the page from their items: properties, summary and result template.
+fn dress(
+    searched: &[Searched],
+    sources: &[Source],
+    request: &SearchRequest,
+    parsed: &kql::Query,
+    outcome: index_search::Outcome,
+    mut items: HashMap<usize, Arc<CachedHit>>,
+) -> SearchResult {
+    let search_terms = kql::search_terms(parsed);
+    let mut used_templates: Vec<(usize, &DisplayTemplate)> = Vec::new();
+    let mut hits = Vec::with_capacity(outcome.page.len());
+    for (position, entry) in outcome.page.iter().enumerate() {
+        let source = &searched[entry.source];
+        let schema = &sources[entry.source].index.schema;
+        // An item deleted between the index and the store read is left out.
+        let Some(hit) = items.remove(&position) else {
+            continue;
+        };
+        let item = &hit.item;
+        let template = result_template::choose(&source.templates, schema, &item.properties);
+        if let Some(template) = template {
+            if !used_templates
+                .iter()
+                .any(|(s, t)| *s == entry.source && t.id == template.id)
+            {
+                used_templates.push((entry.source, template));
+            }
+        }
+        hits.push(SearchHit {
+            item_id: item.id.as_str().to_string(),
+            connection_id: source.connection_id.clone(),
+            rank: request.from + position + 1,
+            summary: summarize(&hit.summary_text, &search_terms),
+            properties: selected_properties(item, schema, request.fields.as_deref()),
+            result_template_id: template.map(|t| t.id.clone()),
+            is_collapsed: entry.is_collapsed,
+            item: hit.clone(),
+        });
+    }
+    let result_templates = request.result_templates.then(|| {
+        template_keys(searched, &used_templates, &mut hits, |hit| {
+            searched
+                .iter()
+                .position(|s| s.connection_id == hit.connection_id)
+        })
+    });
+    SearchResult {
+        search_terms,
+        total: outcome.total,
+        more_results_available: outcome.more,
+        hits,
+        aggregations: outcome.aggregations,
+        result_templates,
+    }
 }
 
 /// The `resultTemplates` entries and each hit's `resultTemplateId`: a template's own id, or

@@ -94,7 +94,16 @@ enum Command {
     CaughtUp(u64),
     /// Commit what is queued, release every writer (and its directory lock) and stop.
     Shutdown(oneshot::Sender<()>),
+    /// A search waits for writes not committed yet: commit now rather than at the interval.
+    Commit,
 }
+
+/// How long item changes may stay uncommitted while nobody searches: ingest then pays one
+/// tantivy commit (and the merges it leads to) per interval instead of one per batch, and a
+/// search commits at once what it waits for (`Command::Commit`).
+const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1000);
+/// Item changes left uncommitted at most, whatever the interval.
+const MAX_UNCOMMITTED_CHANGES: usize = 20_000;
 
 #[derive(Clone)]
 pub struct SearchIndex {
@@ -395,6 +404,9 @@ impl SearchIndex {
         let target = self.sent_seq.load(Ordering::SeqCst);
         let tickets = self.tickets_sent.load(Ordering::SeqCst);
         let mut indexed = self.indexed_seq.clone();
+        if *indexed.borrow() < target {
+            let _ = self.commands.send(Command::Commit);
+        }
         indexed
             .wait_for(|seq| *seq >= target)
             .await
@@ -469,25 +481,40 @@ impl Indexer {
         let mut max_seq = 0;
         let mut shutdown: Option<oneshot::Sender<()>> = None;
         let mut max_ticket = 0;
+        // Connections with uncommitted changes, how many, and since when.
+        let mut dirty: HashSet<Key> = HashSet::new();
+        let mut uncommitted = 0usize;
+        let mut last_commit = std::time::Instant::now();
         loop {
-            let first = if self.failures.read().expect("failure lock").is_empty() {
-                match receiver.recv() {
+            let commit_due =
+                (!dirty.is_empty()).then(|| COMMIT_INTERVAL.saturating_sub(last_commit.elapsed()));
+            let recovery_due = (!self.failures.read().expect("failure lock").is_empty())
+                .then_some(RECOVERY_INTERVAL);
+            let first = match commit_due.into_iter().chain(recovery_due).min() {
+                None => match receiver.recv() {
                     Ok(command) => command,
                     Err(_) => return,
-                }
-            } else {
-                match receiver.recv_timeout(RECOVERY_INTERVAL) {
+                },
+                Some(timeout) => match receiver.recv_timeout(timeout) {
                     Ok(command) => command,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        self.recover_failed();
+                        if !dirty.is_empty() && last_commit.elapsed() >= COMMIT_INTERVAL {
+                            self.commit(&mut dirty);
+                            uncommitted = 0;
+                            last_commit = std::time::Instant::now();
+                            self.indexed_sender.send_replace(max_seq);
+                        }
+                        if recovery_due.is_some() {
+                            self.recover_failed();
+                        }
                         continue;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                }
+                },
             };
             self.batch_number += 1;
-            let mut dirty: HashSet<Key> = HashSet::new();
             let mut flushes = Vec::new();
+            let mut force = false;
             let mut command = Some(first);
             let mut n_commands = 0;
             while let Some(current) = command.take() {
@@ -500,11 +527,13 @@ impl Indexer {
                             self.fail(&key, format!("indexing item '{}' failed: {error}", item.id));
                         }
                         dirty.insert(key);
+                        uncommitted += 1;
                     }
                     Command::Delete { key, item_id, seq } => {
                         max_seq = max_seq.max(seq);
                         self.delete(&key, &item_id);
                         dirty.insert(key);
+                        uncommitted += 1;
                     }
                     Command::ApplySchema {
                         key,
@@ -546,17 +575,34 @@ impl Indexer {
                             self.drop_index(&key);
                         }
                     }
-                    Command::Flush(done) => flushes.push(done),
+                    Command::Flush(done) => {
+                        force = true;
+                        flushes.push(done);
+                    }
                     Command::CaughtUp(seq) => max_seq = max_seq.max(seq),
-                    Command::Shutdown(done) => shutdown = Some(done),
+                    Command::Commit => force = true,
+                    Command::Shutdown(done) => {
+                        force = true;
+                        shutdown = Some(done);
+                    }
                 }
                 if n_commands < MAX_COMMANDS_PER_COMMIT && shutdown.is_none() {
                     command = receiver.try_recv().ok();
                 }
             }
-            self.commit(&mut dirty);
-            self.close_idle_writers();
-            self.indexed_sender.send_replace(max_seq);
+            if force
+                || uncommitted >= MAX_UNCOMMITTED_CHANGES
+                || last_commit.elapsed() >= COMMIT_INTERVAL
+            {
+                self.commit(&mut dirty);
+                uncommitted = 0;
+                last_commit = std::time::Instant::now();
+            }
+            self.close_idle_writers(&dirty);
+            // Searches see a sequence number once everything up to it is committed.
+            if dirty.is_empty() {
+                self.indexed_sender.send_replace(max_seq);
+            }
             self.tickets_sender.send_replace(max_ticket);
             for done in flushes {
                 let _ = done.send(());
@@ -612,12 +658,14 @@ impl Indexer {
         }
     }
 
-    /// Closes the least recently used writers beyond `MAX_OPEN_WRITERS` (all are committed by now).
-    fn close_idle_writers(&mut self) {
+    /// Closes the least recently used committed writers beyond `MAX_OPEN_WRITERS`.
+    fn close_idle_writers(&mut self, dirty: &HashSet<Key>) {
         while self.writers.len() > MAX_OPEN_WRITERS {
+            // Writers holding uncommitted changes stay open until their commit.
             let Some(oldest) = self
                 .writers
                 .keys()
+                .filter(|key| !dirty.contains(*key))
                 .min_by_key(|key| self.writer_last_used.get(*key).copied().unwrap_or(0))
                 .cloned()
             else {

@@ -318,7 +318,12 @@ fn in_savepoint<R, X: From<StoreError>>(
     write: impl FnOnce(&Connection) -> Result<R, X>,
 ) -> Result<R, X> {
     let connection = batch.connection;
-    if let Err(error) = connection.execute_batch("SAVEPOINT job") {
+    // Prepared once: these run for every write job.
+    let run = |sql: &str| -> rusqlite::Result<()> {
+        connection.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    if let Err(error) = run("SAVEPOINT job") {
         return Err(X::from(StoreError::Sqlite(error)));
     }
     let result = match catch_panic(|| write(connection)) {
@@ -326,8 +331,8 @@ fn in_savepoint<R, X: From<StoreError>>(
         Err(panic) => Err(X::from(panic)),
     };
     let end = match &result {
-        Ok(_) => connection.execute_batch("RELEASE job"),
-        Err(_) => connection.execute_batch("ROLLBACK TO job; RELEASE job"),
+        Ok(_) => run("RELEASE job"),
+        Err(_) => run("ROLLBACK TO job").and_then(|()| run("RELEASE job")),
     };
     match end {
         Ok(()) => result,

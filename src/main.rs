@@ -8,7 +8,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.into_config();
-            gcemu::telemetry::init(config.log_format);
+            // Held to the end of `serve`: dropping it flushes the last log lines.
+            let _log = gcemu::telemetry::init(config.log_format);
             let app = App::build(config).await?;
             // The handlers are installed before the ready line, so a SIGTERM sent as soon as
             // gcemu says it is ready stops it gracefully instead of killing it.

@@ -5,8 +5,9 @@
 //! - `k_<name>`: the raw whole value, for exact-match and refinable strings (fast when refinable);
 //! - `v_<name>`: typed values for numbers, dates and booleans (indexed when queryable or refinable, fast when refinable).
 //!
-//! A retrievable property's first field is stored. Every document also has `id`, `seq`,
-//! `content` (HTML stripped) and the ACL terms `acl_grant` / `acl_deny`.
+//! Nothing is stored in the index: hits are read from the store (or its cache) by the version
+//! the `seq` column names. Every document also has `id`, `seq`, `content` (HTML stripped) and
+//! the ACL terms `acl_grant` / `acl_deny`.
 
 use tantivy::schema::{
     DateOptions, Field, IndexRecordOption, NumericOptions, Schema as TantivySchema,
@@ -49,8 +50,8 @@ impl IndexMapping {
 /// Builds the tantivy schema for a connection schema that passed validation.
 pub fn map(schema: &Schema) -> IndexMapping {
     let mut builder = TantivySchema::builder();
-    let id = builder.add_text_field("id", STRING | STORED | FAST);
-    let seq = builder.add_u64_field("seq", FAST | STORED);
+    let id = builder.add_text_field("id", STRING | FAST);
+    let seq = builder.add_u64_field("seq", FAST);
     let content = builder.add_text_field("content", TEXT);
     let acl_grant = builder.add_text_field("acl_grant", STRING);
     let acl_deny = builder.add_text_field("acl_deny", STRING);
@@ -64,22 +65,16 @@ pub fn map(schema: &Schema) -> IndexMapping {
             keyword: None,
             value: None,
         };
-        let mut store_next = property.is_retrievable;
         match property.property_type.element() {
             PropertyType::String | PropertyType::Principal => {
                 let tokenized = property.is_searchable
                     || (property.is_queryable && !property.is_exact_match_required);
                 if tokenized {
-                    let mut options = TEXT;
-                    if std::mem::replace(&mut store_next, false) {
-                        options = options.set_stored();
-                    }
-                    fields.text = Some(builder.add_text_field(&format!("t_{name}"), options));
+                    fields.text = Some(builder.add_text_field(&format!("t_{name}"), TEXT));
                 }
                 let keyword = property.is_refinable
                     || property.is_exact_match_required
-                    || (property.is_queryable && !tokenized)
-                    || store_next;
+                    || (property.is_queryable && !tokenized);
                 if keyword {
                     let mut options = TextOptions::default();
                     if property.is_refinable
@@ -95,17 +90,14 @@ pub fn map(schema: &Schema) -> IndexMapping {
                     if property.is_refinable {
                         options = options.set_fast("raw");
                     }
-                    if std::mem::replace(&mut store_next, false) {
-                        options = options.set_stored();
-                    }
                     fields.keyword = Some(builder.add_text_field(&format!("k_{name}"), options));
                 }
             }
             element => {
-                let needs_field = property.is_queryable || property.is_refinable || store_next;
+                let needs_field = property.is_queryable || property.is_refinable;
                 if needs_field {
                     let field_name = format!("v_{name}");
-                    let stored = std::mem::replace(&mut store_next, false);
+                    let stored = false;
                     // Refinable values are filtered on (aggregationFilters), so they are indexed too.
                     let indexed = property.is_queryable || property.is_refinable;
                     fields.value = Some(match element {
@@ -213,7 +205,7 @@ mod tests {
         let tantivy = &mapping.schema;
         let title = mapping.property("title").unwrap();
         let title_entry = tantivy.get_field_entry(title.text.unwrap());
-        assert!(title_entry.is_indexed() && title_entry.is_stored());
+        assert!(title_entry.is_indexed() && !title_entry.is_stored());
         let status = mapping.property("status").unwrap();
         assert!(status.text.is_some(), "queryable strings are tokenized");
         assert!(
@@ -227,7 +219,7 @@ mod tests {
             .is_indexed());
         let priority =
             tantivy.get_field_entry(mapping.property("priority").unwrap().value.unwrap());
-        assert!(priority.is_indexed() && priority.is_fast() && priority.is_stored());
+        assert!(priority.is_indexed() && priority.is_fast() && !priority.is_stored());
         let hidden = mapping.property("hidden").unwrap();
         assert_eq!(
             (hidden.text, hidden.keyword, hidden.value),
@@ -296,7 +288,7 @@ mod properties {
                 let entries: Vec<_> = [fields.text, fields.keyword, fields.value].into_iter().flatten()
                     .map(|field| mapping.schema.get_field_entry(field)).collect();
                 prop_assert_eq!(entries.iter().any(|e| e.is_indexed()), property.is_searchable || property.is_queryable || property.is_refinable || property.is_exact_match_required);
-                prop_assert_eq!(entries.iter().any(|e| e.is_stored()), property.is_retrievable);
+                prop_assert!(!entries.iter().any(|e| e.is_stored()), "hits are read from the store");
                 prop_assert_eq!(entries.iter().any(|e| e.is_fast()), property.is_refinable);
             }
         }

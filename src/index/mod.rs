@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, RwLock};
 
-use tantivy::schema::Value as _;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use tokio::sync::{oneshot, watch};
 
@@ -949,19 +948,15 @@ fn fingerprint(connection_index: &ConnectionIndex) -> Result<(u64, u128), IndexE
     let searcher = connection_index.reader.searcher();
     let (mut n_docs, mut sum) = (0u64, 0u128);
     for segment in searcher.segment_readers() {
-        let store_reader = segment.get_store_reader(1)?;
+        // The `seq` column: a read of numbers, not of documents.
+        let seqs = segment.fast_fields().u64("seq")?;
         let alive = segment.alive_bitset();
         for doc_id in 0..segment.max_doc() {
             if alive.is_some_and(|alive| !alive.is_alive(doc_id)) {
                 continue;
             }
-            let document: TantivyDocument = store_reader.get(doc_id)?;
-            let seq = document
-                .get_first(connection_index.mapping.seq)
-                .and_then(|value| value.as_u64())
-                .unwrap_or(0);
             n_docs += 1;
-            sum += seq as u128;
+            sum += u128::from(seqs.first(doc_id).unwrap_or(0));
         }
     }
     Ok((n_docs, sum))

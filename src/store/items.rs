@@ -49,6 +49,20 @@ pub fn replace(
     item: &ExternalItem,
     seq: u64,
 ) -> Result<bool, StoreError> {
+    // The version replaced leaves the connection's sequence sum, the new one joins it.
+    let previous: Option<i64> = db
+        .prepare_cached(
+            "SELECT seq FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+        )?
+        .query_row(
+            params![tenant.as_str(), connection_id.as_str(), item.id.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(previous) = previous else {
+        return Ok(false);
+    };
+    add_to_counts(db, tenant, connection_id, 0, seq as i64 - previous)?;
     let n_rows = db.prepare_cached("UPDATE items SET acl = ?4, properties = ?5, content_type = ?6, content = ?7, seq = ?8, sensitivity_label_id = ?9
          WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3")?
 .execute(
@@ -70,7 +84,7 @@ pub fn insert(
 .execute(
         rusqlite::params_from_iter(item_params(tenant, connection_id, item, seq)),
     )?;
-    add_to_count(db, tenant, connection_id, 1)
+    add_to_counts(db, tenant, connection_id, 1, seq as i64)
 }
 
 fn item_params(
@@ -137,17 +151,18 @@ pub fn delete(
     connection_id: &ConnectionId,
     id: &ItemId,
 ) -> Result<bool, StoreError> {
-    let n_rows = db
+    let removed: Option<i64> = db
         .prepare_cached(
-            "DELETE FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3",
+            "DELETE FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3 RETURNING seq",
         )?
-        .execute(params![
-            tenant.as_str(),
-            connection_id.as_str(),
-            id.as_str()
-        ])?;
-    if n_rows == 1 {
-        add_to_count(db, tenant, connection_id, -1)?;
+        .query_row(
+            params![tenant.as_str(), connection_id.as_str(), id.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let n_rows = usize::from(removed.is_some());
+    if let Some(seq) = removed {
+        add_to_counts(db, tenant, connection_id, -1, -seq)?;
         db.prepare_cached(
             "DELETE FROM activities WHERE tenant_id = ?1 AND connection_id = ?2 AND item_id = ?3",
         )?
@@ -160,17 +175,19 @@ pub fn delete(
     Ok(n_rows == 1)
 }
 
-fn add_to_count(
+/// Adds to the connection's item count and sequence sum.
+fn add_to_counts(
     db: &Connection,
     tenant: &TenantId,
     connection_id: &ConnectionId,
     delta: i64,
+    seq_delta: i64,
 ) -> Result<(), StoreError> {
     db.prepare_cached(
-        "INSERT INTO item_counts (tenant_id, connection_id, n) VALUES (?1, ?2, ?3)
-         ON CONFLICT (tenant_id, connection_id) DO UPDATE SET n = n + excluded.n",
+        "INSERT INTO item_counts (tenant_id, connection_id, n, seq_sum) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (tenant_id, connection_id) DO UPDATE SET n = n + excluded.n, seq_sum = seq_sum + excluded.seq_sum",
     )?
-    .execute(params![tenant.as_str(), connection_id.as_str(), delta])?;
+    .execute(params![tenant.as_str(), connection_id.as_str(), delta, seq_delta])?;
     Ok(())
 }
 
@@ -201,12 +218,17 @@ pub fn fingerprint(
     tenant: &TenantId,
     connection_id: &ConnectionId,
 ) -> Result<(u64, u128), StoreError> {
-    let (n, sum): (i64, i64) = db.prepare_cached("SELECT COUNT(*), COALESCE(SUM(seq), 0) FROM items WHERE tenant_id = ?1 AND connection_id = ?2")?
-.query_row(
-        params![tenant.as_str(), connection_id.as_str()],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    Ok((n as u64, sum as u128))
+    // Kept with every item write (migration 9): no scan of the items.
+    let (n, sum): (i64, i64) = db
+        .prepare_cached(
+            "SELECT n, seq_sum FROM item_counts WHERE tenant_id = ?1 AND connection_id = ?2",
+        )?
+        .query_row(params![tenant.as_str(), connection_id.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?
+        .unwrap_or((0, 0));
+    Ok((n.max(0) as u64, sum.max(0) as u128))
 }
 
 /// Up to `limit` items with ids after `after`, in id order, with their sequence numbers.

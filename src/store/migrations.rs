@@ -150,6 +150,11 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE directory_users ADD COLUMN password TEXT;
     ALTER TABLE applications ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE applications ADD COLUMN certificates TEXT NOT NULL DEFAULT '[]';",
+    // 9: the sum of the items' sequence numbers per connection, kept with the count, so that the
+    // index is checked against the store at start without a scan of the items.
+    "ALTER TABLE item_counts ADD COLUMN seq_sum INTEGER NOT NULL DEFAULT 0;
+    UPDATE item_counts SET seq_sum = COALESCE((SELECT SUM(seq) FROM items
+        WHERE items.tenant_id = item_counts.tenant_id AND items.connection_id = item_counts.connection_id), 0);",
 ];
 
 /// Every table holding tenant data (each has a `tenant_id` column); reset walks this list.

@@ -153,8 +153,7 @@ pub(super) fn read_user(body: &Map<String, Value>) -> Result<DirectoryUser, ApiE
     get, path = "/users", tag = "directory", operation_id = "listUsers",
     params(
         ("$top" = Option<u32>, Query, description = "Entries per page: 1 to 999, 100 by default; `@odata.nextLink` leads to the next page."),
-        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it."),
-        ("$select" = Option<String>, Query, description = "Comma-separated members to answer.")),
+        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it.")),
     responses((status = 200, description = "The tenant's users.", body = wire::UserCollection))
 )]
 pub async fn list_users(
@@ -162,14 +161,14 @@ pub async fn list_users(
     graph: GraphRequest,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (options, page, scope) = directory_page(&graph, query.as_deref(), "users")?;
+    let (page, scope) = directory_page(&graph, query.as_deref(), "users")?;
     let users = service::directory::list_users(&state, &graph.caller)
         .await
         .map_err(directory)?;
     let value: Vec<Value> = page
         .window(&users)
         .iter()
-        .map(|user| Value::Object(options.project(user_json(&graph, user, false))))
+        .map(|user| Value::Object(user_json(&graph, user, false)))
         .collect();
     Ok(Json(collection(
         &graph,
@@ -269,8 +268,7 @@ pub(super) fn read_group(body: &Map<String, Value>) -> Result<DirectoryGroup, Ap
     get, path = "/groups", tag = "directory", operation_id = "listGroups",
     params(
         ("$top" = Option<u32>, Query, description = "Entries per page: 1 to 999, 100 by default; `@odata.nextLink` leads to the next page."),
-        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it."),
-        ("$select" = Option<String>, Query, description = "Comma-separated members to answer.")),
+        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it.")),
     responses((status = 200, description = "The tenant's groups.", body = wire::GroupCollection))
 )]
 pub async fn list_groups(
@@ -278,14 +276,14 @@ pub async fn list_groups(
     graph: GraphRequest,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (options, page, scope) = directory_page(&graph, query.as_deref(), "groups")?;
+    let (page, scope) = directory_page(&graph, query.as_deref(), "groups")?;
     let groups = service::directory::list_groups(&state, &graph.caller)
         .await
         .map_err(directory)?;
     let value: Vec<Value> = page
         .window(&groups)
         .iter()
-        .map(|group| Value::Object(options.project(group_json(&graph, group, false))))
+        .map(|group| Value::Object(group_json(&graph, group, false)))
         .collect();
     Ok(Json(collection(
         &graph,
@@ -396,8 +394,7 @@ pub async fn remove_member(
     params(
         ("group_id" = String, Path, description = "The directory group id."),
         ("$top" = Option<u32>, Query, description = "Entries per page: 1 to 999, 100 by default; `@odata.nextLink` leads to the next page."),
-        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it."),
-        ("$select" = Option<String>, Query, description = "Comma-separated members to answer.")),
+        ("$skiptoken" = Option<String>, Query, description = "Opaque: as `@odata.nextLink` carries it.")),
     responses((status = 200, description = "The group's direct members, users and groups.", body = wire::DirectoryObjectCollection))
 )]
 pub async fn list_members(
@@ -406,7 +403,7 @@ pub async fn list_members(
     Path(group_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (options, page, scope) = directory_page(
+    let (page, scope) = directory_page(
         &graph,
         query.as_deref(),
         &format!("groups/{}/members", group_id.to_ascii_lowercase()),
@@ -427,7 +424,7 @@ pub async fn list_members(
                 }
             };
             body.insert("@odata.type".into(), json!(odata_type));
-            Value::Object(options.project(body))
+            Value::Object(body)
         })
         .collect();
     let relative = format!("groups/{}/members", paging::segment(&group_id));
@@ -444,12 +441,13 @@ pub async fn list_members(
     .into_response())
 }
 
-/// A directory collection's query options and page (`$skip` is refused, as Graph refuses it).
+/// A directory collection's page (`$skip` is refused, as Graph refuses it; `$select` and
+/// `$filter` are not served on directory lists and are ignored).
 fn directory_page(
     graph: &GraphRequest,
     query: Option<&str>,
     collection: &str,
-) -> Result<(QueryOptions, paging::Page, String), ApiError> {
+) -> Result<(paging::Page, String), ApiError> {
     let options = QueryOptions::parse(query)?;
     if options.skip {
         return Err(ApiError::new(
@@ -459,7 +457,7 @@ fn directory_page(
     }
     let scope = format!("{}/{collection}", graph.caller.tenant.as_str());
     let page = paging::DIRECTORY.page(options.top, options.skiptoken.as_deref(), &scope)?;
-    Ok((options, page, scope))
+    Ok((page, scope))
 }
 
 #[allow(clippy::too_many_arguments)]

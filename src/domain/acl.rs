@@ -355,6 +355,16 @@ pub struct AccessDecision {
 }
 
 /// Visible when some matching entry grants and no matching entry denies; an empty ACL matches no one.
+/// Which side of the trimming a search runs on: what the caller may see (every search of the
+/// API), or what the query matches that the caller may not see (the console's "hidden from this
+/// person" list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trimming {
+    #[default]
+    Visible,
+    Hidden,
+}
+
 pub fn evaluate(acl: &[AclEntry], principals: &Principals) -> AccessDecision {
     let mut matched = Vec::new();
     let mut chains = Vec::new();

@@ -24,6 +24,11 @@ impl TenantId {
         Ok(TenantId(raw.to_ascii_lowercase()))
     }
 
+    /// A tenant id as the store kept it (it passed `parse` when written).
+    pub fn stored(raw: String) -> TenantId {
+        TenantId(raw)
+    }
+
     pub fn default_tenant() -> TenantId {
         TenantId(DEFAULT_TENANT_ID.to_string())
     }

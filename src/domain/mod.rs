@@ -10,6 +10,7 @@ pub mod application;
 pub mod collapse;
 pub mod connection;
 pub mod directory;
+pub mod group_graph;
 pub mod hit;
 pub mod ids;
 pub mod item;

@@ -91,8 +91,13 @@ pub async fn normalize_path(mut request: Request) -> Request {
     request
 }
 
-/// Returns the normalized path, or `None` when `path` needs no change.
+/// Returns the normalized path, or `None` when `path` needs no change. The web console's files
+/// (`/_emulator/ui/...`) are not Graph paths and keep their spelling: its page lives at
+/// `/_emulator/ui/` so that the page's relative links resolve under it.
 pub fn normalized_path(path: &str) -> Option<String> {
+    if path == "/_emulator/ui/" || path.starts_with("/_emulator/ui/") {
+        return None;
+    }
     let mut segments: Vec<String> = Vec::new();
     for segment in path.split('/').filter(|segment| !segment.is_empty()) {
         match split_key_segment(segment) {

@@ -42,6 +42,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_fault))
         .routes(routes!(report))
         .routes(routes!(super::openapi::document))
+        .routes(routes!(super::inspect::tenants))
+        .routes(routes!(super::inspect::overview))
+        .routes(routes!(super::inspect::items))
+        .routes(routes!(super::inspect::item))
+        .routes(routes!(super::inspect::groups))
+        .routes(routes!(super::inspect::hidden))
+        .routes(routes!(super::console::redirect))
+        .routes(routes!(super::console::page))
+        .routes(routes!(super::console::file))
 }
 
 const TOKEN_MEMBERS: &[&str] = &[
@@ -383,6 +392,8 @@ async fn token(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RequestsQuery {
+    tenant: Option<String>,
+    after: Option<String>,
     method: Option<String>,
     path_prefix: Option<String>,
     status: Option<String>,
@@ -431,13 +442,31 @@ fn entry_json(entry: &Entry) -> Value {
         ("method" = Option<String>, Query, description = "Only this method."),
         ("pathPrefix" = Option<String>, Query, description = "Only paths starting with this (version included)."),
         ("status" = Option<u16>, Query, description = "Only this status."),
-        ("clientRequestId" = Option<String>, Query, description = "Only this client-request-id.")),
+        ("clientRequestId" = Option<String>, Query, description = "Only this client-request-id."),
+        ("tenant" = Option<String>, Query, description = "Only this tenant's requests (with a bearer token: only the token's tenant's)."),
+        ("after" = Option<u64>, Query, description = "Only entries whose sequence is greater (to poll for new entries).")),
     responses((status = 200, description = "The request journal, oldest first.", body = wire::RequestJournal))
 )]
 async fn requests(
     State(state): State<AppState>,
     Query(query): Query<RequestsQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
+    let tenant = match token_tenant(&state, &headers, query.tenant.as_deref())? {
+        Some(tenant) => Some(tenant),
+        None => query.tenant.map(|raw| tenant_of(Some(raw))).transpose()?,
+    };
+    let after = query
+        .after
+        .map(|raw| {
+            raw.parse::<u64>().map_err(|_| {
+                ApiError::invalid(format!(
+                    "?after= must be a journal sequence number, not '{}'.",
+                    crate::domain::excerpt(&raw, 40)
+                ))
+            })
+        })
+        .transpose()?;
     let status = query
         .status
         .map(|raw| {
@@ -451,6 +480,8 @@ async fn requests(
         path_prefix: query.path_prefix,
         status,
         client_request_id: query.client_request_id,
+        tenant: tenant.map(|tenant| tenant.as_str().to_string()),
+        after,
     };
     let (entries, dropped) = state.control.journal.entries(&filter);
     Ok(Json(json!({

@@ -6,6 +6,7 @@
 pub mod applications;
 pub mod batch;
 pub mod connections;
+pub mod console;
 pub mod context;
 pub mod control;
 pub mod directory;
@@ -15,6 +16,7 @@ pub mod extract;
 pub mod fixtures;
 pub mod groups;
 pub mod identity;
+pub mod inspect;
 pub mod items;
 pub mod odata;
 pub mod openapi;

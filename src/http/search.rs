@@ -274,6 +274,7 @@ fn parse_request(value: &Value, index: usize) -> Result<SearchRequest, ApiError>
         sort,
         collapse,
         result_templates,
+        trimming: Default::default(),
     })
 }
 

@@ -18,6 +18,7 @@ use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader,
 use super::query::{typed_term, Translator};
 use super::visibility::VisibleQuery;
 use super::ConnectionIndex;
+use crate::domain::acl::Trimming;
 use crate::domain::collapse::{self, CollapseLevel, Collapser, GroupKeys};
 use crate::domain::kql;
 use crate::domain::refiner::{
@@ -30,6 +31,8 @@ pub struct Source {
     pub index: Arc<ConnectionIndex>,
     /// Sorted, without duplicates (`Principals::terms`).
     pub principal_terms: Arc<[String]>,
+    /// Which side of the trimming the search runs on.
+    pub trimming: Trimming,
 }
 
 /// What to find, count and return.
@@ -125,7 +128,10 @@ pub fn search(
             clauses.push((Occur::Must, filter_query(connection_index, field, filter)?));
         }
         clauses.push((
-            Occur::Must,
+            match source.trimming {
+                Trimming::Visible => Occur::Must,
+                Trimming::Hidden => Occur::MustNot,
+            },
             Box::new(VisibleQuery::new(
                 connection_index.visibility.clone(),
                 connection_index.mapping.clone(),

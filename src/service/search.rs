@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::hit_cache::CachedHit;
 use super::{access, Error};
-use crate::domain::acl::UserIdentity;
+use crate::domain::acl::{evaluate, Trimming, UserIdentity};
 use crate::domain::collapse::{self, CollapseLevel};
 use crate::domain::hit::{selected_properties, summarize, summary_text};
 use crate::domain::ids::{ConnectionId, ItemId};
@@ -42,6 +42,8 @@ pub struct SearchRequest {
     pub collapse: Vec<CollapseLevel>,
     /// `resultTemplateOptions.enableResultTemplate`.
     pub result_templates: bool,
+    /// What the caller may see (the API), or what they may not (the console).
+    pub trimming: Trimming,
 }
 
 impl SearchRequest {
@@ -59,6 +61,7 @@ impl SearchRequest {
             sort: Vec::new(),
             collapse: Vec::new(),
             result_templates: false,
+            trimming: Trimming::Visible,
         }
     }
 }
@@ -131,6 +134,89 @@ pub async fn search(
         ))
     })?;
     run(state, caller, &user, request, parsed).await
+}
+
+/// An item the query matches that the user may not see, and why.
+#[derive(Debug, Clone)]
+pub struct HiddenItem {
+    pub connection_id: ConnectionId,
+    pub item_id: String,
+    /// The value of the property labelled `title`, if it has one.
+    pub title: Option<String>,
+    pub reason: String,
+}
+
+/// What `query_string` matches in the tenant's connections (`connection_ids`, all when empty)
+/// that `user` may not see: the number of such items and the first `size`, each with the reason
+/// (the console's "hidden from this person" list).
+pub async fn hidden(
+    state: &AppState,
+    tenant: &crate::domain::ids::TenantId,
+    user: &str,
+    query_string: &str,
+    connection_ids: Vec<ConnectionId>,
+    size: usize,
+) -> Result<(usize, Vec<HiddenItem>), Error> {
+    let Some(directory_user) = access::find_user(state, tenant, user).await? else {
+        return Err(Error::NotFound {
+            kind: super::ResourceKind::User,
+            id: user.to_string(),
+        });
+    };
+    let connection_ids = if connection_ids.is_empty() {
+        let lookup = tenant.clone();
+        state
+            .store
+            .read(move |db| store::connections::list(db, &lookup))
+            .await?
+            .into_iter()
+            .map(|connection| connection.id)
+            .collect()
+    } else {
+        connection_ids
+    };
+    if connection_ids.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let caller = Caller {
+        tenant: tenant.clone(),
+        user: Some(directory_user.id.as_str().to_string()),
+        ..Caller::default_app()
+    };
+    let request = SearchRequest {
+        size: size.min(state.config.search_max_size),
+        trimming: Trimming::Hidden,
+        ..SearchRequest::new(connection_ids, query_string.to_string())
+    };
+    let result = search(state, &caller, request).await?;
+    let identity = access::identity_of(&directory_user);
+    let mut hidden = Vec::with_capacity(result.hits.len());
+    for hit in &result.hits {
+        let principals =
+            access::principals(state, tenant, identity.clone(), &hit.connection_id).await?;
+        let title = state
+            .index
+            .effective_schema(tenant, &hit.connection_id)
+            .and_then(|schema| {
+                let property = schema
+                    .properties
+                    .iter()
+                    .find(|p| p.labels.contains(&"title"))?;
+                hit.item
+                    .item
+                    .properties
+                    .get(&property.name)?
+                    .as_str()
+                    .map(str::to_string)
+            });
+        hidden.push(HiddenItem {
+            connection_id: hit.connection_id.clone(),
+            item_id: hit.item_id.clone(),
+            title,
+            reason: evaluate(&hit.item.item.acl, &principals).reason,
+        });
+    }
+    Ok((result.total, hidden))
 }
 
 /// A content source as the use case sees it.
@@ -210,6 +296,7 @@ pub(crate) async fn run(
             sources.push(Source {
                 index,
                 principal_terms: principals.terms(),
+                trimming: request.trimming,
             });
         }
     }

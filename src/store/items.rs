@@ -260,6 +260,51 @@ pub fn page(
     Ok(items)
 }
 
+/// A page of the connection's items in id order, `skip` items in, for the console: with
+/// `contains` (lowercase), only items whose id or a property value contains it (ASCII letters
+/// compared without regard to case). Also the number of items the filter keeps.
+pub fn filtered_page(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    contains: Option<&str>,
+    skip: usize,
+    top: usize,
+) -> Result<(Vec<ExternalItem>, u64), StoreError> {
+    const KEEPS: &str = "(?3 IS NULL OR instr(lower(id), ?3) > 0
+        OR EXISTS (SELECT 1 FROM json_each(properties) WHERE instr(lower(CAST(value AS TEXT)), ?3) > 0))";
+    let total: i64 = match contains {
+        None => count_in_connection(db, tenant, connection_id)? as i64,
+        Some(_) => db
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND {KEEPS}"
+            ))?
+            .query_row(
+                params![tenant.as_str(), connection_id.as_str(), contains],
+                |row| row.get(0),
+            )?,
+    };
+    let mut statement = db.prepare_cached(&format!(
+        "SELECT id, acl, properties, content_type, content, sensitivity_label_id FROM items
+         WHERE tenant_id = ?1 AND connection_id = ?2 AND {KEEPS} ORDER BY id LIMIT ?4 OFFSET ?5"
+    ))?;
+    let rows = statement.query_map(
+        params![
+            tenant.as_str(),
+            connection_id.as_str(),
+            contains,
+            top as i64,
+            skip as i64
+        ],
+        raw_item,
+    )?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(item_from_raw(row?)?);
+    }
+    Ok((items, total.max(0) as u64))
+}
+
 pub fn insert_activities(
     db: &Connection,
     tenant: &TenantId,

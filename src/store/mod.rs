@@ -14,6 +14,7 @@ pub mod groups;
 pub mod items;
 pub mod migrations;
 pub mod schema;
+pub mod tenants;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -161,28 +161,53 @@ pub fn get_operation(
         )?
         .query_row(
             params![tenant.as_str(), connection_id.as_str(), id.as_str()],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                ))
-            },
+            raw_operation,
         )
         .optional()?;
-    let Some((id, status, error, created_at, completes_at)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(ConnectionOperation {
+    row.map(operation_from_raw).transpose()
+}
+
+/// Every operation of the connection, oldest first (the console lists them).
+pub fn list_operations(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<Vec<ConnectionOperation>, StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT id, status, error, created_at, completes_at FROM connection_operations
+         WHERE tenant_id = ?1 AND connection_id = ?2 ORDER BY created_at, id",
+    )?;
+    let rows = statement.query_map(
+        params![tenant.as_str(), connection_id.as_str()],
+        raw_operation,
+    )?;
+    rows.map(|row| operation_from_raw(row?)).collect()
+}
+
+/// (id, status, error, created_at, completes_at) as stored.
+type RawOperation = (String, String, Option<String>, String, String);
+
+fn raw_operation(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawOperation> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn operation_from_raw(
+    (id, status, error, created_at, completes_at): RawOperation,
+) -> Result<ConnectionOperation, StoreError> {
+    Ok(ConnectionOperation {
         id: OperationId::lookup(&id),
         status: OperationStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("operation status '{status}'")))?,
         error: error.map(|error| error_from_json(&error)).transpose()?,
         created_at: parse_instant(&created_at)?,
         completes_at: parse_instant(&completes_at)?,
-    }))
+    })
 }
 
 /// The id of the connection's operation still `inprogress`, if any.

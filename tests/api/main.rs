@@ -3,6 +3,7 @@
 mod access;
 mod batch;
 mod connections;
+mod console;
 mod control;
 mod fixtures;
 mod hardening;

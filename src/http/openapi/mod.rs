@@ -58,6 +58,10 @@ pub const TAGS: &[(&str, &str)] = &[
         "gcemu's own endpoints under `/_emulator` (never under a Graph version).",
     ),
     (
+        "console",
+        "The web console at `/_emulator/ui/` and the control-plane reads it is built on (tenants, overview, items, groups, the hidden list).",
+    ),
+    (
         "identity",
         "gcemu as the tenant's Entra: the token endpoint, OpenID metadata, signing keys and instance discovery (errors in Entra's shape).",
     ),

@@ -1275,3 +1275,105 @@ pub struct EntraError {
     pub correlation_id: String,
     pub error_uri: String,
 }
+
+// ---------------------------------------------------------------------------------------------
+// The web console's read endpoints
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantList {
+    /// The default tenant first, then every tenant holding something, in id order.
+    pub value: Vec<TenantSummary>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantSummary {
+    pub id: String,
+    pub users: u64,
+    pub groups: u64,
+    pub connections: u64,
+    pub items: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantOverview {
+    pub tenant: String,
+    /// `{id, userPrincipalName, displayName, userType, accountEnabled}`.
+    pub users: Vec<Map<String, Value>>,
+    /// `{id, displayName, description}`.
+    pub groups: Vec<Map<String, Value>>,
+    pub connections: Vec<ConnectionOverview>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionOverview {
+    pub id: String,
+    pub name: String,
+    #[schema(required = true)]
+    pub description: Option<String>,
+    /// `draft`, `ready`, `obsolete` or `limitExceeded`.
+    pub state: String,
+    pub item_count: u64,
+    /// Items the connection may still take (its quota and the tenant's).
+    pub items_remaining: u64,
+    /// `{baseType, properties}` as beta shows it; `null` before a schema is submitted.
+    #[schema(required = true)]
+    pub schema: Option<Map<String, Value>>,
+    /// `{id, status, createdDateTime, error}`, oldest first.
+    pub operations: Vec<Map<String, Value>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleItemsPage {
+    /// `{id, properties, aclEntries, contentPreview}` in id order.
+    pub value: Vec<Map<String, Value>>,
+    /// Items the filter keeps.
+    pub total: u64,
+    pub skip: u64,
+    pub top: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleItem {
+    pub id: String,
+    pub properties: Map<String, Value>,
+    #[schema(required = true)]
+    pub content: Option<Map<String, Value>>,
+    /// Each entry as beta shows it plus `resolved`: `{kind, found, displayName, description,
+    /// members?, userPrincipalName?}`.
+    pub acl: Vec<Map<String, Value>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupGraph {
+    /// `{id: "group:<id>" | "externalGroup:<connection>/<id>", kind, groupId, connectionId,
+    /// displayName, members: [{kind, id, displayName, node}]}`.
+    pub nodes: Vec<Map<String, Value>>,
+    /// Node ids of each set of groups that contain themselves through nesting.
+    pub cycles: Vec<Vec<String>>,
+    /// With `?user=`: `{node, connectionId, path}`, the chain that puts the user in each group.
+    pub chains: Vec<Map<String, Value>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HiddenItemsRequest {
+    /// The user (userPrincipalName or id).
+    pub user: String,
+    pub query_string: String,
+    /// The connections searched (all of the tenant's when absent).
+    #[serde(default)]
+    pub connection_ids: Vec<String>,
+    /// Items listed at most, 1 to 200 (50 when absent).
+    #[serde(default)]
+    pub size: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HiddenItems {
+    /// `{connectionId, itemId, title, reason}`.
+    pub value: Vec<Map<String, Value>>,
+    /// Items the query matches that the user may not see.
+    pub total: u64,
+}

@@ -50,13 +50,22 @@ pub struct Filter {
     pub path_prefix: Option<String>,
     pub status: Option<u16>,
     pub client_request_id: Option<String>,
+    /// Only this tenant's requests.
+    pub tenant: Option<String>,
+    /// Only entries after this sequence number (a console polling for what is new).
+    pub after: Option<u64>,
 }
 
 impl Filter {
     fn keeps(&self, entry: &Entry) -> bool {
-        self.method
+        self.tenant
             .as_ref()
-            .is_none_or(|method| method.eq_ignore_ascii_case(&entry.method))
+            .is_none_or(|tenant| tenant == &entry.tenant)
+            && self.after.is_none_or(|after| entry.sequence > after)
+            && self
+                .method
+                .as_ref()
+                .is_none_or(|method| method.eq_ignore_ascii_case(&entry.method))
             && self
                 .path_prefix
                 .as_ref()
@@ -118,9 +127,15 @@ impl Journal {
     /// The entries the filter keeps, oldest first, and how many entries were dropped for room.
     pub fn entries(&self, filter: &Filter) -> (Vec<Entry>, u64) {
         let buffer = self.buffer.lock().expect("journal lock");
+        // Entries are in sequence order: a poll for what is new skips the rest at once.
+        let first = filter.after.map_or(0, |after| {
+            buffer
+                .entries
+                .partition_point(|entry| entry.sequence <= after)
+        });
         let entries = buffer
             .entries
-            .iter()
+            .range(first..)
             .filter(|entry| filter.keeps(entry))
             .cloned()
             .collect();
@@ -196,10 +211,54 @@ mod tests {
             method: Some("put".into()),
             path_prefix: Some("/V1.0/external/connections/a/items".into()),
             status: Some(400),
-            client_request_id: None,
+            ..Filter::default()
         };
         let (entries, _) = journal.entries(&filter);
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].path, "/v1.0/external/connections/a/items/2");
+    }
+
+    #[test]
+    fn polls_after_a_sequence_and_by_tenant() {
+        let journal = Journal::new(3);
+        for n in 0..5 {
+            let mut request = entry("GET", &format!("/v1.0/external/connections/c{n}"), 200);
+            request.tenant = if n % 2 == 0 { "t-even" } else { "t-odd" }.into();
+            // (n = 2 and n = 4 are kept, as the first and last of the three.)
+            journal.record(request);
+        }
+        // The first two were dropped; the last three are kept.
+        let kept: Vec<u64> = journal
+            .entries(&Filter::default())
+            .0
+            .iter()
+            .map(|e| e.sequence)
+            .collect();
+        assert_eq!(kept.len(), 3);
+        let [a, b, c] = [kept[0], kept[1], kept[2]];
+        let after = |after: u64| {
+            journal
+                .entries(&Filter {
+                    after: Some(after),
+                    ..Filter::default()
+                })
+                .0
+                .iter()
+                .map(|e| e.sequence)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(after(0), vec![a, b, c]);
+        assert_eq!(after(b), vec![c]);
+        assert!(after(c).is_empty());
+        assert!(after(u64::MAX).is_empty());
+        let (even, _) = journal.entries(&Filter {
+            tenant: Some("t-even".into()),
+            ..Filter::default()
+        });
+        // The third and fifth requests were the even tenant's.
+        assert_eq!(
+            even.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            vec![a, c]
+        );
     }
 }

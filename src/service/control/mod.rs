@@ -3,6 +3,7 @@
 //! requests pass through. Handlers in `http::emulator` only read requests and render answers.
 
 pub mod faults;
+pub mod inspect;
 pub mod journal;
 pub mod report;
 pub mod throttle;

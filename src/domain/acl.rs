@@ -279,6 +279,12 @@ impl Principals {
         self.n_external_groups
     }
 
+    /// The member through which `group` was reached (one step before it in `chain_to`), or
+    /// `None` when the user is not in it.
+    pub fn reached_from(&self, group: &Member) -> Option<&Member> {
+        self.predecessors.get(group)
+    }
+
     /// A shortest membership chain from the user to `group` (user first, group last), or `None`
     /// when the user is not in it.
     pub fn chain_to(&self, group: &Member) -> Option<Vec<Member>> {
@@ -354,7 +360,6 @@ pub struct AccessDecision {
     pub reason: String,
 }
 
-/// Visible when some matching entry grants and no matching entry denies; an empty ACL matches no one.
 /// Which side of the trimming a search runs on: what the caller may see (every search of the
 /// API), or what the query matches that the caller may not see (the console's "hidden from this
 /// person" list).
@@ -365,6 +370,7 @@ pub enum Trimming {
     Hidden,
 }
 
+/// Visible when some matching entry grants and no matching entry denies; an empty ACL matches no one.
 pub fn evaluate(acl: &[AclEntry], principals: &Principals) -> AccessDecision {
     let mut matched = Vec::new();
     let mut chains = Vec::new();

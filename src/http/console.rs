@@ -99,7 +99,12 @@ pub(super) async fn page() -> Result<Response, ApiError> {
 #[utoipa::path(
     get, path = "/ui/{file}", tag = "console", operation_id = "getConsoleFile",
     params(("file" = String, Path, description = "A file of the console, such as `app.js`.")),
-    responses((status = 200, description = "The file.", content_type = "text/plain", body = String))
+    responses((status = 200, description = "The file: a script, a style sheet, or the sample fixtures document.", content(
+        (String = "text/javascript"),
+        (String = "text/css"),
+        (String = "text/html"),
+        (Object = "application/json"),
+    )))
 )]
 pub(super) async fn file(Path(file): Path<String>) -> Result<Response, ApiError> {
     serve(&file)

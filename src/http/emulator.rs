@@ -118,6 +118,19 @@ pub(super) fn token_tenant(
     }
 }
 
+/// The tenant a request names, by bearer token or `?tenant=`; `None` when it names none (reset
+/// and the journal then act on every tenant).
+fn tenant_if_named(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    raw: Option<String>,
+) -> Result<Option<TenantId>, ApiError> {
+    match token_tenant(state, headers, raw.as_deref())? {
+        Some(tenant) => Ok(Some(tenant)),
+        None => raw.map(|raw| tenant_of(Some(raw))).transpose(),
+    }
+}
+
 /// A `?tenant=` value, or the default tenant.
 fn tenant_of(raw: Option<String>) -> Result<TenantId, ApiError> {
     match raw {
@@ -301,10 +314,7 @@ async fn reset(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     // With a bearer token, only the token's tenant is reset.
-    let tenant = match token_tenant(&state, &headers, query.tenant.as_deref())? {
-        Some(tenant) => Some(tenant),
-        None => query.tenant.map(|raw| tenant_of(Some(raw))).transpose()?,
-    };
+    let tenant = tenant_if_named(&state, &headers, query.tenant)?;
     service::control::reset(&state, tenant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -452,10 +462,7 @@ async fn requests(
     Query(query): Query<RequestsQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = match token_tenant(&state, &headers, query.tenant.as_deref())? {
-        Some(tenant) => Some(tenant),
-        None => query.tenant.map(|raw| tenant_of(Some(raw))).transpose()?,
-    };
+    let tenant = tenant_if_named(&state, &headers, query.tenant)?;
     let after = query
         .after
         .map(|raw| {
@@ -494,11 +501,25 @@ async fn requests(
 
 #[utoipa::path(
     delete, path = "/requests", tag = "control plane", operation_id = "clearRequests",
-    responses((status = 204, description = "The journal emptied."))
+    params(("tenant" = Option<String>, Query, description = "Only this tenant's entries (with a bearer token: only the token's tenant's); all entries when absent.")),
+    responses((status = 204, description = "The journal emptied (of the tenant's entries)."))
 )]
-async fn clear_requests(State(state): State<AppState>) -> Response {
-    state.control.journal.clear();
-    StatusCode::NO_CONTENT.into_response()
+async fn clear_requests(
+    State(state): State<AppState>,
+    Query(query): Query<TenantOnly>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_if_named(&state, &headers, query.tenant)?;
+    match tenant {
+        Some(tenant) => state.control.journal.clear_tenant(tenant.as_str()),
+        None => state.control.journal.clear(),
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct TenantOnly {
+    tenant: Option<String>,
 }
 
 fn rule_json(rule: &Rule) -> Value {

@@ -390,11 +390,18 @@ pub(super) async fn groups(
             json!({
                 "node": node_id(chain.node),
                 "connectionId": graph.nodes[chain.node].connection_id.as_ref().map(|c| c.as_str()),
+                "via": chain.via.map(node_id),
                 "path": chain.path,
             })
         })
         .collect();
-    Ok(Json(json!({ "nodes": nodes, "cycles": cycles, "chains": chains })).into_response())
+    Ok(Json(json!({
+        "nodes": nodes,
+        "cycles": cycles,
+        "chains": chains,
+        "chainsTruncated": graph.chains_truncated,
+    }))
+    .into_response())
 }
 
 /// `POST /_emulator/search/hidden?tenant=`

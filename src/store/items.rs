@@ -260,49 +260,34 @@ pub fn page(
     Ok(items)
 }
 
-/// A page of the connection's items in id order, `skip` items in, for the console: with
-/// `contains` (lowercase), only items whose id or a property value contains it (ASCII letters
-/// compared without regard to case). Also the number of items the filter keeps.
-pub fn filtered_page(
+/// Up to `limit` of the connection's item ids after `after`, in id order, each with whether the
+/// item passes `contains` (lowercase): its id or a property value contains it, ASCII letters
+/// compared without regard to case (always true without `contains`). The console pages and
+/// filters items with it, one bounded chunk per store job.
+pub fn scan_ids(
     db: &Connection,
     tenant: &TenantId,
     connection_id: &ConnectionId,
+    after: Option<&str>,
     contains: Option<&str>,
-    skip: usize,
-    top: usize,
-) -> Result<(Vec<ExternalItem>, u64), StoreError> {
-    const KEEPS: &str = "(?3 IS NULL OR instr(lower(id), ?3) > 0
-        OR EXISTS (SELECT 1 FROM json_each(properties) WHERE instr(lower(CAST(value AS TEXT)), ?3) > 0))";
-    let total: i64 = match contains {
-        None => count_in_connection(db, tenant, connection_id)? as i64,
-        Some(_) => db
-            .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND {KEEPS}"
-            ))?
-            .query_row(
-                params![tenant.as_str(), connection_id.as_str(), contains],
-                |row| row.get(0),
-            )?,
-    };
-    let mut statement = db.prepare_cached(&format!(
-        "SELECT id, acl, properties, content_type, content, sensitivity_label_id FROM items
-         WHERE tenant_id = ?1 AND connection_id = ?2 AND {KEEPS} ORDER BY id LIMIT ?4 OFFSET ?5"
-    ))?;
+    limit: usize,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    let mut statement = db.prepare_cached(
+        "SELECT id, (?3 IS NULL OR instr(lower(id), ?3) > 0
+            OR EXISTS (SELECT 1 FROM json_each(properties) WHERE instr(lower(CAST(value AS TEXT)), ?3) > 0))
+         FROM items WHERE tenant_id = ?1 AND connection_id = ?2 AND id > ?4 ORDER BY id LIMIT ?5",
+    )?;
     let rows = statement.query_map(
         params![
             tenant.as_str(),
             connection_id.as_str(),
             contains,
-            top as i64,
-            skip as i64
+            after.unwrap_or(""),
+            limit as i64
         ],
-        raw_item,
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?)),
     )?;
-    let mut items = Vec::new();
-    for row in rows {
-        items.push(item_from_raw(row?)?);
-    }
-    Ok((items, total.max(0) as u64))
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn insert_activities(

@@ -669,3 +669,160 @@ async fn the_journal_is_polled_for_what_is_new() {
     let bad = app.get("/_emulator/requests?after=soon").await;
     bad.assert_error(400, "InvalidRequest");
 }
+
+/// A tenant of its own: one user at the bottom of `depth` nested external groups, and `items`
+/// items in a second connection (every seventh titled "needle").
+fn deep_tenant(depth: usize, items: usize) -> Value {
+    let user = "33333333-0000-0000-0000-000000000001";
+    let groups: Vec<Value> = (0..depth)
+        .map(|level| {
+            let member = if level == 0 {
+                json!({"id": user, "type": "user"})
+            } else {
+                json!({"id": format!("g{}", level - 1), "type": "externalGroup"})
+            };
+            json!({"id": format!("g{level}"), "displayName": format!("Level {level}"), "members": [member]})
+        })
+        .collect();
+    let schema = json!({"baseType": "microsoft.graph.externalItem", "properties": [
+        {"name": "title", "type": "String", "isSearchable": true, "isRetrievable": true}
+    ]});
+    let many: Vec<Value> = (0..items)
+        .map(|n| {
+            let title = if n % 7 == 0 { format!("Needle {n}") } else { format!("Hay {n}") };
+            json!({"id": format!("i{n:06}"), "acl": [{"type": "everyone", "value": "everyone", "accessType": "grant"}], "properties": {"title": title}})
+        })
+        .collect();
+    json!({"tenants": [{
+        "id": OTHER,
+        "users": [{"id": user, "userPrincipalName": "deep@contoso.com", "displayName": "Deep Down"},
+                  {"id": "33333333-0000-0000-0000-000000000002", "userPrincipalName": "alone@contoso.com", "displayName": "In No Group"}],
+        "connections": [
+            {"id": "nested", "name": "Nested", "schema": schema.clone(), "groups": groups},
+            {"id": "many", "name": "Many", "schema": schema, "items": many}
+        ]
+    }]})
+}
+
+#[tokio::test]
+async fn deep_nesting_and_large_connections_are_answered_in_bounded_pieces() {
+    let app = TestApp::spawn().await;
+    // 460 levels: every chain in full would be 460 * 461 / 2 = 106,030 steps.
+    let (depth, n_items) = (460, 12_345);
+    let loaded = app
+        .post("/_emulator/fixtures", &deep_tenant(depth, n_items))
+        .await;
+    assert_eq!(loaded.status, 200, "{}", loaded.body);
+
+    let graph = app
+        .get(&format!(
+            "/_emulator/groups?tenant={OTHER}&user=deep@contoso.com"
+        ))
+        .await;
+    assert_eq!(graph.status, 200, "{}", graph.body);
+    let chains = graph.body["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), depth, "one chain per group the user is in");
+    assert_eq!(graph.body["chainsTruncated"], true);
+    let steps: usize = chains
+        .iter()
+        .filter_map(|c| c["path"].as_array())
+        .map(Vec::len)
+        .sum();
+    assert!(steps <= 100_000 + depth + 1, "{steps} steps");
+    for chain in chains {
+        let level: usize = chain["node"]
+            .as_str()
+            .unwrap()
+            .rsplit('g')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // `via` is the level below (the user, `null`, for level 0).
+        let expected_via = (level > 0).then(|| format!("externalGroup:nested/g{}", level - 1));
+        assert_eq!(
+            chain["via"].as_str().map(String::from),
+            expected_via,
+            "{chain}"
+        );
+        if let Some(path) = chain["path"].as_array() {
+            assert_eq!(path.len(), level + 2, "user, then levels 0..={level}");
+        }
+    }
+    let alone = app
+        .get(&format!(
+            "/_emulator/groups?tenant={OTHER}&user=alone@contoso.com"
+        ))
+        .await;
+    assert!(alone.body["chains"].as_array().unwrap().is_empty());
+    assert_eq!(alone.body["chainsTruncated"], false);
+
+    // Paging and filtering read the connection in chunks; pages and totals stay exact.
+    let expected: Vec<String> = (0..n_items).map(|n| format!("i{n:06}")).collect();
+    let page = |query: String| {
+        let app = &app;
+        async move {
+            let reply = app
+                .get(&format!(
+                    "/_emulator/connections/many/items?tenant={OTHER}&{query}"
+                ))
+                .await;
+            assert_eq!(reply.status, 200, "{query}: {}", reply.body);
+            let ids: Vec<String> = reply.body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string())
+                .collect();
+            (reply.body["total"].as_u64().unwrap(), ids)
+        }
+    };
+    assert_eq!(
+        page("top=200&skip=5990".into()).await,
+        (n_items as u64, expected[5990..6190].to_vec())
+    );
+    assert_eq!(
+        page("top=50&skip=12300".into()).await,
+        (n_items as u64, expected[12300..].to_vec())
+    );
+    assert_eq!(page("skip=20000".into()).await, (n_items as u64, vec![]));
+    let needles: Vec<String> = (0..n_items)
+        .filter(|n| n % 7 == 0)
+        .map(|n| format!("i{n:06}"))
+        .collect();
+    assert_eq!(
+        page("filter=NEEDLE&top=200&skip=700".into()).await,
+        (needles.len() as u64, needles[700..900].to_vec())
+    );
+    assert_eq!(
+        page("filter=i012344".into()).await,
+        (1, vec!["i012344".to_string()])
+    );
+    assert_eq!(page("filter=nothing-like-this".into()).await, (0, vec![]));
+}
+
+#[tokio::test]
+async fn clearing_one_tenants_journal_keeps_the_others() {
+    let app = TestApp::spawn().await;
+    let other = other_tenant(&app).await;
+    app.get("/v1.0/external/connections").await;
+    let cleared = app
+        .send(
+            app.client
+                .delete(app.url("/_emulator/requests"))
+                .bearer_auth(&other),
+        )
+        .await;
+    assert_eq!(cleared.status, 204);
+    let left = app.get("/_emulator/requests").await;
+    let tenants: BTreeSet<String> = ids(&left.body["value"], "tenant");
+    assert_eq!(tenants, [TENANT.to_string()].into(), "{}", left.body);
+    let cleared = app
+        .delete(&format!("/_emulator/requests?tenant={TENANT}"))
+        .await;
+    assert_eq!(cleared.status, 204);
+    assert!(app.get("/_emulator/requests").await.body["value"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

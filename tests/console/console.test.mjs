@@ -1,8 +1,9 @@
 // End-to-end test of gcemu's web console in headless Chromium (playwright-core, no downloaded
 // browser): loads the sample fixtures, searches as two personas and checks the hits against
-// fixtures/sample-expectations.json, opens "why visible" and "why not", drives the nav with the
-// keyboard, renders a narrow window, switches tenants, and fails on any page error, console error
-// or content-security-policy violation.
+// fixtures/sample-expectations.json, opens "why visible" and "why not", checks the journal and
+// report, the group cycles and chains, the clock and fault rules, that hostile item text stays
+// text, drives the nav with the keyboard, renders a narrow window, switches tenants, and fails on
+// any page error, console error, dialog or content-security-policy violation.
 //
 //   node console.test.mjs http://127.0.0.1:PORT
 // Environment: CHROMIUM (default /usr/bin/chromium), GCEMU_ARTIFACTS (screenshots; default
@@ -85,6 +86,10 @@ async function run() {
     if (m.type() === "error") problems.push(`console error: ${m.text()}`);
   });
   page.on("requestfailed", (r) => problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure() ? r.failure().errorText : ""}`));
+  page.on("dialog", (d) => {
+    problems.push(`dialog (${d.type()}): ${d.message()}`);
+    d.dismiss().catch(() => {});
+  });
 
   const status = page.getByTestId("status");
 
@@ -167,6 +172,116 @@ async function run() {
   await panel.getByTestId("panel-close").click();
   await panel.waitFor({ state: "hidden" });
 
+  // 5b -----------------------------------------------------------------------------------------
+  begin("5b. requests: the searches are in this tenant's journal; the report renders");
+  await page.getByTestId("nav-requests").click();
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('[data-testid="request-row"]')].some((r) => {
+      const cells = [...r.cells].map((c) => c.textContent.trim());
+      return cells.includes("POST") && cells.includes("/v1.0/search/query");
+    }),
+  );
+  assert.match(await page.getByTestId("requests-clear").innerText(), /Clear this tenant's journal/);
+  await page.waitForFunction(() => {
+    const r = document.querySelector('[data-testid="report"]');
+    return r && r.querySelector('[data-testid="report-findings"] [data-testid="report-finding"], [data-testid="report-clean"]');
+  });
+  const report = page.getByTestId("report");
+  if ((await report.getByTestId("report-clean").count()) > 0) {
+    assert.match(await report.getByTestId("report-clean").innerText(), /no findings/i);
+  } else {
+    assert.ok((await report.getByTestId("report-finding").count()) > 0, "the report shows neither findings nor 'no findings'");
+  }
+
+  // 5c -----------------------------------------------------------------------------------------
+  begin("5c. groups: amara's chains and the Incident Response / Security Champions cycle");
+  await page.getByTestId("nav-groups").click();
+  await page.waitForFunction((u) => [...document.querySelectorAll('[data-testid="groups-user"] option')].some((o) => o.value === u), amara.user);
+  await page.getByTestId("groups-user").selectOption(amara.user);
+  const cycles = page.getByTestId("group-cycle");
+  await cycles.first().waitFor();
+  const cycleTexts = await cycles.allInnerTexts();
+  assert.ok(
+    cycleTexts.some((t) => /contain each other/.test(t) && t.includes("Incident Response") && t.includes("Security Champions")),
+    `no cycle lists Incident Response and Security Champions: ${JSON.stringify(cycleTexts)}`,
+  );
+  assert.ok(!cycleTexts.some((t) => t.includes("→")), "a cycle is drawn as a walk with arrows");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="group-chain"]').length > 0);
+  const chainTexts = await page.getByTestId("group-chain").allInnerTexts();
+  const toEngineering = chainTexts.find((t) => /^Engineering\s*:/.test(t.trim()));
+  assert.ok(toEngineering, `no chain ends at Engineering: ${JSON.stringify(chainTexts)}`);
+  assert.ok(toEngineering.includes("Platform Team"), `the chain to Engineering does not go through Platform Team: ${toEngineering}`);
+  assert.ok((await page.locator('[data-testid="cycle-edge"]').count()) >= 2, "the graph draws no cycle edges");
+  await page.screenshot({ path: path.join(artifacts, "console-groups.png"), fullPage: true });
+
+  // 5d -----------------------------------------------------------------------------------------
+  begin("5d. actions: advance the clock by 60 s; add and delete a fault rule");
+  await page.getByTestId("nav-actions").click();
+  const clockNow = page.getByTestId("clock-now");
+  const clockOf = async () => {
+    const m = /\((\d{4}-[^)]+)\)/.exec(await clockNow.innerText());
+    return m ? Date.parse(m[1]) : NaN;
+  };
+  await page.waitForFunction(() => /\(\d{4}-/.test(document.querySelector('[data-testid="clock-now"]').textContent));
+  const clockBefore = await clockOf();
+  assert.ok(Number.isFinite(clockBefore), `the clock shows no time: ${await clockNow.innerText()}`);
+  await page.getByTestId("clock-seconds").fill("60");
+  await page.getByTestId("clock-advance").click();
+  await page.waitForFunction((before) => {
+    const m = /\((\d{4}-[^)]+)\)/.exec(document.querySelector('[data-testid="clock-now"]').textContent);
+    return m && Date.parse(m[1]) !== before;
+  }, clockBefore);
+  const moved = ((await clockOf()) - clockBefore) / 1000;
+  assert.ok(moved >= 59.5 && moved < 75, `the clock moved by ${moved} s, expected about 60`);
+  const faultPath = "/v1.0/external/connections/*/items/*";
+  await page.getByTestId("fault-path").fill(faultPath);
+  await page.getByTestId("fault-status").fill("503");
+  await page.getByTestId("fault-count").fill("1");
+  await page.getByTestId("fault-add").click();
+  const faultRow = page.getByTestId("fault-row").filter({ hasText: faultPath });
+  await faultRow.first().waitFor();
+  assert.match(await faultRow.first().innerText(), /503/);
+  await faultRow.first().getByTestId("fault-delete").click();
+  await page.waitForFunction((p) => ![...document.querySelectorAll('[data-testid="fault-row"]')].some((r) => r.textContent.includes(p)), faultPath);
+  const rules = await page.evaluate(async () => (await fetch("/_emulator/faults")).json());
+  assert.deepEqual(rules.value, [], `fault rules are left over: ${JSON.stringify(rules)}`);
+
+  // 5e -----------------------------------------------------------------------------------------
+  begin("5e. hostile markup in an item stays text (Items view and search)");
+  const schema = await (await fetch(`${base}/v1.0/external/connections/helpdesk/schema`)).json();
+  const titleProp = (schema.properties || []).find((p) => p.name === "title");
+  assert.ok(titleProp && /^string$/i.test(titleProp.type), `helpdesk has no string title property: ${JSON.stringify(titleProp)}`);
+  const hostileTitle = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
+  const put = await fetch(`${base}/v1.0/external/connections/helpdesk/items/xss1`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      acl: [{ type: "everyone", value: "everyone", accessType: "grant" }],
+      properties: { title: hostileTitle },
+      content: { type: "html", value: '<img src=x onerror="window.__xss=3">hello' },
+    }),
+  });
+  assert.ok(put.ok, `PUT xss1 answered ${put.status}: ${await put.text()}`);
+  await page.getByTestId("nav-items").click();
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="items-connection"] option')].some((o) => o.value === "helpdesk"));
+  await page.getByTestId("items-connection").selectOption("helpdesk");
+  await page.getByTestId("items-filter").fill("xss1");
+  const xssRow = page.locator('[data-testid="item-row"][data-item-id="xss1"]');
+  await xssRow.waitFor();
+  assert.ok((await xssRow.innerText()).includes("<img"), `the title is not shown as text: ${await xssRow.innerText()}`);
+  await xssRow.getByTestId("item-open").click();
+  const xssContent = page.getByTestId("item-panel").getByTestId("item-content");
+  await xssContent.waitFor();
+  assert.ok((await xssContent.innerText()).includes('<img src=x onerror="window.__xss=3">hello'), "the content is not shown as source text");
+  await page.keyboard.press("Escape");
+  await page.getByTestId("nav-search").click();
+  const xssHits = await search(page, amara.user, { query: "hello", connections: ["helpdesk"] });
+  assert.ok(xssHits.ids.includes("helpdesk/xss1"), `searching "hello" as amara does not find xss1 (${xssHits.ids.join(", ")})`);
+  const hitTitle = await page.locator('[data-testid="hit"][data-item-id="xss1"] .hit-title').innerText();
+  assert.equal(hitTitle, hostileTitle, "the hit's title is not shown literally");
+  assert.equal(await page.evaluate(() => typeof window.__xss), "undefined", "hostile item text ran a script");
+  assert.equal(await page.locator("main img, main script, aside img").count(), 0, "item text became elements");
+
   // 6 ------------------------------------------------------------------------------------------
   begin("6. keyboard: Tab to the nav, Enter on Items");
   await page.goto(`${ui}#/overview`);
@@ -239,7 +354,8 @@ async function run() {
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="search-connection"]')].length === 2);
 
   // 8 ------------------------------------------------------------------------------------------
-  begin("8. no page errors, console errors or CSP violations");
+  begin("8. no page errors, console errors, dialogs or CSP violations");
+  assert.equal(await page.evaluate(() => typeof window.__xss), "undefined", "hostile item text ran a script");
   const violations = await page.evaluate(() => window.__cspViolations || []);
   assert.deepEqual(violations, [], `CSP violations: ${violations.join("; ")}`);
   assert.deepEqual(problems, [], `problems in the page:\n  ${problems.join("\n  ")}`);

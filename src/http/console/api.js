@@ -108,6 +108,7 @@ export const api = {
   access: (connectionId, itemId, user) =>
     call("GET", `/_emulator/connections/${enc(connectionId)}/items/${enc(itemId)}/access`, { query: { user } }),
   requests: (after, filters = {}) => call("GET", "/_emulator/requests", { query: { after, ...filters } }),
+  /** Clears the viewed tenant's journal entries only (?tenant= like every scoped call). */
   clearRequests: () => call("DELETE", "/_emulator/requests"),
   report: () => call("GET", "/_emulator/report"),
   reset: () => call("POST", "/_emulator/reset"),

@@ -1,6 +1,7 @@
 // Groups: directory and external groups drawn as a layered graph (an arrow goes from a group to a
-// group it contains), cycles highlighted and listed, members, and for a chosen user the membership
-// chains that reach each group.
+// group it contains; a table instead above MAX_DRAWN groups), groups that contain each other (the
+// server's strongly connected components) highlighted and listed, members, and for a chosen user
+// the membership chains that reach each group.
 
 import { h, s, replace, clear, table, badge, field, options, truncate, viewHeading, arr, personLabel, muted } from "./dom.js";
 import { chain } from "./explain.js";
@@ -11,6 +12,8 @@ const GAP_X = 18;
 const GAP_Y = 62;
 const PAD = 16;
 const LOOP = 56;
+const MAX_DRAWN = 300;
+const MAX_LISTED = 200;
 
 /** Edges between group nodes (container -> contained), unique, only to nodes that exist. */
 function edgesOf(nodes) {
@@ -86,8 +89,8 @@ function layout(nodes, edges, perRow) {
   const layer = new Map();
   const queue = ids.filter((id) => linked.has(id) && fin.get(id) === 0);
   for (const id of queue) layer.set(id, 0);
-  while (queue.length) {
-    const v = queue.shift();
+  for (let qi = 0; qi < queue.length; qi += 1) {
+    const v = queue[qi];
     for (const w of fout.get(v)) {
       layer.set(w, Math.max(layer.get(w) ?? 0, layer.get(v) + 1));
       fin.set(w, fin.get(w) - 1);
@@ -177,10 +180,10 @@ export function createGroups(ctx) {
   const legend = h(
     "p",
     { class: "legend" },
-    [["directory", "directory group"], ["external", "external group"], ["reached", "reached by the chosen user"], ["cycle", "on a cycle"]].map(([k, text]) =>
+    [["directory", "directory group"], ["external", "external group"], ["reached", "reached by the chosen user"], ["cycle", "in a cycle (groups that contain each other)"]].map(([k, text]) =>
       h("span", { class: "legend-item" }, h("span", { class: `swatch swatch-${k}`, "aria-hidden": "true" }), text),
     ),
-    h("span", { class: "legend-item muted" }, "Arrow: group → a group it contains."),
+    h("span", { class: "legend-item muted", testid: "groups-arrow-legend" }, "Arrow: group → a group it contains."),
   );
   const graphBox = h("div", { class: "graph-wrap", testid: "groups-graph", tabindex: "-1" });
   const details = h("div", { class: "node-details", testid: "group-details", "aria-live": "polite" });
@@ -200,6 +203,7 @@ export function createGroups(ctx) {
   let data = null;
   let selected = null;
   let chosenUser = "";
+  let listFilter = "";
   const nodeEls = new Map();
 
   form.addEventListener("submit", (e) => e.preventDefault());
@@ -246,24 +250,24 @@ export function createGroups(ctx) {
     const chains = arr(data.chains);
     const index = byId();
     const edges = edgesOf(nodes);
-    // An edge is drawn as a cycle edge when its ends are next to each other in a listed cycle.
-    const cyclePairs = new Set();
-    for (const c of cycles) {
-      if (!Array.isArray(c)) continue;
-      c.forEach((a, i) => {
-        const b = c[(i + 1) % c.length];
-        cyclePairs.add(`${a}\u0000${b}`).add(`${b}\u0000${a}`);
-      });
-    }
-    const onCycle = (e) => e.from === e.to || cyclePairs.has(`${e.from}\u0000${e.to}`);
-    const cycleNodes = new Set(cycles.flat());
+    // A cycle is a strongly connected component (a set, not a walk): an edge is on a cycle when
+    // both its ends are in the same component.
+    const component = new Map();
+    cycles.forEach((c, i) => {
+      for (const id of arr(c)) component.set(id, i);
+    });
+    const onCycle = (e) => e.from === e.to || (component.has(e.from) && component.get(e.from) === component.get(e.to));
+    const cycleNodes = new Set(component.keys());
     const reached = new Set(chains.map((c) => c.node));
 
     // Graph
     nodeEls.clear();
     if (nodes.length === 0) {
       replace(graphBox, h("p", { class: "notice" }, "This tenant has no groups."));
+    } else if (nodes.length > MAX_DRAWN) {
+      renderList(nodes, reached, cycleNodes);
     } else {
+      legend.lastChild.hidden = false;
       const avail = graphBox.clientWidth || el.clientWidth || 1000;
       const perRow = Math.max(4, Math.min(10, Math.floor((avail - 2 * PAD - LOOP + GAP_X) / (BOX_W + GAP_X))));
       const { pos, back, width, height, isolatedTop } = layout(nodes, edges, perRow);
@@ -303,7 +307,7 @@ export function createGroups(ctx) {
           s(
             "path",
             { d, class: cyc ? "edge edge-cycle" : "edge", "marker-end": cyc ? "url(#arrow-cycle)" : "url(#arrow)", "data-testid": cyc ? "cycle-edge" : "group-edge", "data-from": e.from, "data-to": e.to },
-            s("title", { text: `${nodeLabel(from)} contains ${nodeLabel(to)}${cyc ? " (on a cycle)" : ""}` }),
+            s("title", { text: `${nodeLabel(from)} contains ${nodeLabel(to)}${cyc ? " (in a cycle)" : ""}` }),
           ),
         );
       }
@@ -327,7 +331,7 @@ export function createGroups(ctx) {
             transform: `translate(${p.x},${p.y})`,
             tabindex: "0",
             role: "button",
-            "aria-label": `${label}, ${kindText(n)}, ${memberCounts(n)}${reached.has(n.id) ? ", reached by the chosen user" : ""}${cycleNodes.has(n.id) ? ", on a cycle" : ""}`,
+            "aria-label": `${label}, ${kindText(n)}, ${memberCounts(n)}${reached.has(n.id) ? ", reached by the chosen user" : ""}${cycleNodes.has(n.id) ? ", in a cycle" : ""}`,
             "data-testid": "group-node",
             "data-node-id": n.id,
             on: {
@@ -361,11 +365,14 @@ export function createGroups(ctx) {
         : h(
             "ul",
             { class: "cycles", testid: "group-cycles" },
-            cycles.map((c) => {
-              const names = arr(c).map((id) => nodeLabel(index.get(id) || { id }));
-              if (names.length) names.push(names[0]);
-              return h("li", { testid: "group-cycle" }, chain(names));
-            }),
+            cycles.map((c) =>
+              h(
+                "li",
+                { testid: "group-cycle" },
+                "Groups that contain each other: ",
+                arr(c).map((id, i) => [i ? ", " : "", nodeLink(id, index)]),
+              ),
+            ),
           ),
     );
 
@@ -377,6 +384,10 @@ export function createGroups(ctx) {
       replace(
         chainsBox,
         h("h3", null, `Membership chains of ${person ? person.displayName || chosenUser : chosenUser} (${chains.length})`),
+        chains.length ? muted("An arrow here reads “is a member of”.", true) : null,
+        data.chainsTruncated === true
+          ? h("p", { class: "notice", testid: "group-chains-truncated" }, "The chains were too long to list in full: some show only the group one step before (“via”). Follow those links to walk the chain.")
+          : null,
         chains.length === 0
           ? h("p", { class: "muted", testid: "group-chains-none" }, "This user is in no group.")
           : h(
@@ -390,7 +401,7 @@ export function createGroups(ctx) {
                   h("button", { type: "button", class: "link-button", on: { click: () => select(c.node, true) } }, node ? nodeLabel(node) : String(c.node)),
                   c.connectionId ? muted(` (${c.connectionId})`) : "",
                   ": ",
-                  chain(c.path),
+                  chainOf(c, index),
                 );
               }),
             ),
@@ -400,8 +411,57 @@ export function createGroups(ctx) {
     if (selected && index.has(selected)) renderDetails(selected);
     else {
       selected = null;
-      replace(details, muted("Select a group in the graph (click, or Tab and Enter) to see its members.", true));
+      replace(details, muted("Select a group (click, or Tab and Enter) to see its members.", true));
     }
+  }
+
+  /** A button that selects a group, or its id as text when it is not a node. */
+  function nodeLink(id, index) {
+    const n = index.get(id);
+    if (!n) return String(id);
+    return h("button", { type: "button", class: "link-button", on: { click: () => select(id, true) } }, nodeLabel(n));
+  }
+
+  /** A chain: its path when the server sent one, else the group one step before ("via"). */
+  function chainOf(c, index) {
+    if (Array.isArray(c.path)) return chain(c.path);
+    if (c.via === null || c.via === undefined) return h("span", { class: "chain" }, "direct member");
+    return h("span", { class: "chain", testid: "group-chain-via" }, "via ", nodeLink(c.via, index));
+  }
+
+  /** Too many groups to draw: a filterable table (reached and cyclic groups first). */
+  function renderList(nodes, reached, cycleNodes) {
+    const rank = (n) => (reached.has(n.id) ? 0 : 2) + (cycleNodes.has(n.id) ? 0 : 1);
+    const sorted = nodes.map((n, i) => [rank(n), i, n]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((x) => x[2]);
+    const index = byId();
+    const input = h("input", { type: "search", testid: "groups-filter", placeholder: "name or id", autocomplete: "off", value: listFilter });
+    const box = h("div");
+    const draw = () => {
+      listFilter = input.value;
+      const q = listFilter.trim().toLowerCase();
+      const match = q ? sorted.filter((n) => nodeLabel(n).toLowerCase().includes(q) || String(n.id).toLowerCase().includes(q)) : sorted;
+      replace(
+        box,
+        table({
+          caption: "Groups",
+          testid: "groups-table",
+          rows: match.slice(0, MAX_LISTED),
+          empty: "No group matches.",
+          rowProps: (n) => ({ "data-testid": "group-row", "data-node-id": n.id }),
+          columns: [
+            { label: "Group", render: (n) => nodeLink(n.id, index) },
+            { label: "Kind", render: kindText },
+            { label: "Members", render: memberCounts },
+            { label: "Notes", render: (n) => [reached.has(n.id) ? badge("reached", "ok") : null, " ", cycleNodes.has(n.id) ? badge("in a cycle", "bad") : null] },
+          ],
+        }),
+        match.length > MAX_LISTED ? muted(`The first ${MAX_LISTED} of ${match.length} are listed; type to narrow.`, true) : null,
+      );
+    };
+    input.addEventListener("input", draw);
+    draw();
+    legend.lastChild.hidden = true;
+    replace(graphBox, h("p", { class: "notice", testid: "groups-too-large" }, `${nodes.length} groups are too many to draw; they are listed instead.`), h("div", { class: "toolbar" }, field("Find a group", input)), box);
   }
 
   function select(id, focusNode = false) {
@@ -432,7 +492,7 @@ export function createGroups(ctx) {
         h("code", null, n.groupId ?? n.id),
         n.connectionId ? muted(` in connection ${n.connectionId}`) : "",
       ),
-      chains.length ? h("div", null, h("h4", null, "How the chosen user reaches it"), h("ul", { class: "chains" }, chains.map((c) => h("li", null, chain(c.path))))) : null,
+      chains.length ? h("div", null, h("h4", null, "How the chosen user reaches it"), h("ul", { class: "chains" }, chains.map((c) => h("li", null, chainOf(c, index))))) : null,
       h("h4", null, `Members (${members.length})`),
       table({
         caption: `Members of ${nodeLabel(n)}`,

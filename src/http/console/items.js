@@ -35,6 +35,9 @@ export function createItems(ctx) {
   let total = 0;
   let seq = 0;
   let ready = false;
+  // One items request at a time: a load asked for meanwhile waits, and only the latest runs.
+  let inFlight = false;
+  let queued = false;
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -106,10 +109,25 @@ export function createItems(ctx) {
 
   async function load() {
     if (!state.connectionId) return;
+    summary.textContent = "Loading…";
+    if (inFlight) {
+      queued = true;
+      return;
+    }
+    inFlight = true;
     const mine = ++seq;
     const { connectionId, filter, top, skip } = state;
-    summary.textContent = "Loading…";
-    const data = await ctx.run(() => ctx.api.items(connectionId, { filter, top, skip }), `Items of ${connectionId}`);
+    let data;
+    try {
+      data = await ctx.run(() => ctx.api.items(connectionId, { filter, top, skip }), `Items of ${connectionId}`);
+    } finally {
+      inFlight = false;
+    }
+    if (queued) {
+      queued = false;
+      load();
+      return;
+    }
     if (mine !== seq) return;
     if (!data) {
       summary.textContent = "The items could not be loaded.";
@@ -201,6 +219,7 @@ export function createItems(ctx) {
     hide() {},
     reset() {
       seq += 1;
+      queued = false;
       ready = false;
       connections = [];
       total = 0;

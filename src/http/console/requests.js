@@ -19,7 +19,7 @@ export function createRequests(ctx) {
   options(methodSelect, METHODS.map((m) => ({ value: m, label: m || "any" })), "");
   const statusInput = h("input", { type: "text", inputmode: "numeric", testid: "requests-status", placeholder: "e.g. 429 or 4xx", autocomplete: "off", size: "8" });
   const pathInput = h("input", { type: "search", testid: "requests-path", placeholder: "path contains", autocomplete: "off" });
-  const clearButton = button("Clear journal", () => clearJournal(), { testid: "requests-clear", class: "btn-danger-quiet" });
+  const clearButton = button("Clear this tenant's journal", () => clearJournal(), { testid: "requests-clear", class: "btn-danger-quiet" });
   const refreshButton = button("Refresh", () => schedule(0), { testid: "requests-refresh", class: "btn-quiet" });
   const form = h(
     "form",
@@ -79,7 +79,8 @@ export function createRequests(ctx) {
   function render() {
     const rows = filtered();
     const newest = rows.slice(-SHOW).reverse();
-    summary.textContent = `${entries.length} requests in the journal view${rows.length !== entries.length ? `, ${rows.length} match the filters` : ""}${rows.length > SHOW ? `, newest ${SHOW} shown` : ""}${dropped ? `; ${dropped} dropped by gcemu` : ""}${capacity ? `; capacity ${capacity}` : ""}.`;
+    const shared = [dropped ? `${dropped} dropped` : "", capacity ? `capacity ${capacity}` : ""].filter(Boolean).join(", ");
+    summary.textContent = `${entries.length} requests of this tenant in the view${rows.length !== entries.length ? `, ${rows.length} match the filters` : ""}${rows.length > SHOW ? `, newest ${SHOW} shown` : ""}.${shared ? ` The journal is shared by all tenants: ${shared}.` : ""}`;
     replace(
       journalBox,
       table({
@@ -152,11 +153,11 @@ export function createRequests(ctx) {
 
   async function clearJournal() {
     const mine = seq;
-    const ok = await ctx.run(() => ctx.api.clearRequests().then(() => true), "Clearing the journal");
+    const ok = await ctx.run(() => ctx.api.clearRequests().then(() => true), "Clearing the tenant's journal");
     if (!ok || mine !== seq) return;
     entries = [];
     render();
-    ctx.status("Request journal cleared.", "ok");
+    ctx.status(`The journal of tenant ${ctx.tenant()} was cleared.`, "ok");
   }
 
   async function loadReport() {

@@ -53,7 +53,9 @@ export function createSearch(ctx) {
   const hiddenTitle = h("h3", null, "Hidden from this person");
   const hiddenSummary = h("p", { class: "summary", testid: "hidden-total" });
   const hiddenList = h("ul", { class: "hidden-items" });
-  const hiddenPane = h("section", { class: "hidden-pane", testid: "hidden-list", "aria-label": "Hidden from this person", "aria-busy": "false" }, hiddenTitle, hiddenSummary, hiddenList);
+  // The hidden list takes no aggregation filters: with a refiner applied, it says so.
+  const hiddenNote = h("p", { class: "notice", testid: "hidden-unrefined", hidden: true }, "Refiners do not apply here: this lists what the query matches without them.");
+  const hiddenPane = h("section", { class: "hidden-pane", testid: "hidden-list", "aria-label": "Hidden from this person", "aria-busy": "false" }, hiddenTitle, hiddenNote, hiddenSummary, hiddenList);
   el.append(h("div", { class: "view-head" }, heading), form, h("div", { class: "search-layout" }, refinerPane, resultsPane, hiddenPane));
 
   let ready = false;
@@ -197,6 +199,7 @@ export function createSearch(ctx) {
     replace(hitsList, ...hits.map((hit, i) => hitElement(hit, i, request)));
     if (hits.length === 0) hitsList.appendChild(h("li", { class: "empty muted" }, "No results this person may see."));
     renderRefiners(aggregations);
+    hiddenNote.hidden = request.filters.length === 0;
     ctx.status(`Search as ${who}: ${total} result${total === 1 ? "" : "s"}.`, "ok");
   }
 
@@ -399,6 +402,7 @@ export function createSearch(ctx) {
       clear(hiddenList);
       totalLine.textContent = "";
       hiddenSummary.textContent = "";
+      hiddenNote.hidden = true;
       delete resultsPane.dataset.state;
       delete hiddenPane.dataset.state;
       resultsPane.setAttribute("aria-busy", "false");

@@ -1352,8 +1352,13 @@ pub struct GroupGraph {
     pub nodes: Vec<Map<String, Value>>,
     /// Node ids of each set of groups that contain themselves through nesting.
     pub cycles: Vec<Vec<String>>,
-    /// With `?user=`: `{node, connectionId, path}`, the chain that puts the user in each group.
+    /// With `?user=`: `{node, connectionId, via, path}`: how the user is in each group (`via`:
+    /// the group one step before, `null` for a direct membership; `path`: the whole chain, user
+    /// first, `null` past the answer's budget of 100,000 steps).
     pub chains: Vec<Map<String, Value>>,
+    /// Whether some chains have no `path` (the budget ran out).
+    #[serde(rename = "chainsTruncated")]
+    pub chains_truncated: bool,
 }
 
 #[derive(Serialize, ToSchema)]

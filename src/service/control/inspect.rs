@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::acl::{AclEntry, AclPrincipal, Member, MembershipGraph, Principals};
+use crate::domain::acl::{AclEntry, AclPrincipal, Member, Principals};
 use crate::domain::connection::ExternalConnection;
 use crate::domain::directory::{
     DirectoryGroup, DirectoryMember, DirectoryUser, ExternalMemberType,
@@ -107,8 +107,13 @@ pub struct ItemsPage {
     pub total: u64,
 }
 
+/// Item ids one store job reads at most while paging or filtering: the scan goes on in
+/// further jobs, so writes and searches are served between its chunks.
+const SCAN_CHUNK: usize = 5_000;
+
 /// A page of the connection's items in id order; `contains` keeps items whose id or a property
-/// value contains it (ASCII letters without regard to case).
+/// value contains it (ASCII letters without regard to case). Counting a filter's matches reads
+/// the whole connection, in chunks of `SCAN_CHUNK` ids.
 pub async fn items(
     state: &AppState,
     tenant: &TenantId,
@@ -117,21 +122,88 @@ pub async fn items(
     skip: usize,
     top: usize,
 ) -> Result<ItemsPage, Error> {
-    let (tenant, lookup) = (tenant.clone(), connection_id.clone());
     let contains = contains
         .filter(|text| !text.is_empty())
         .map(|text| text.to_ascii_lowercase());
-    let page = state
+    let (lookup_tenant, lookup) = (tenant.clone(), connection_id.clone());
+    let Some(in_connection) = state
+        .store
+        .read(
+            move |db| match store::connections::state(db, &lookup_tenant, &lookup)? {
+                None => Ok(None),
+                Some(_) => store::items::count_in_connection(db, &lookup_tenant, &lookup).map(Some),
+            },
+        )
+        .await?
+    else {
+        return Err(connection_not_found(connection_id));
+    };
+    let wanted = skip.saturating_add(top);
+    let mut page_ids: Vec<String> = Vec::with_capacity(top);
+    let mut matched: u64 = 0;
+    let mut after: Option<String> = None;
+    loop {
+        // Without a filter the scan stops at the page's end (the count is kept in the store).
+        let limit = match contains {
+            None => SCAN_CHUNK
+                .min(wanted.saturating_sub(matched as usize))
+                .max(1),
+            Some(_) => SCAN_CHUNK,
+        };
+        let (tenant, lookup, filter, from) = (
+            tenant.clone(),
+            connection_id.clone(),
+            contains.clone(),
+            after.take(),
+        );
+        let chunk = state
+            .store
+            .read(move |db| {
+                store::items::scan_ids(
+                    db,
+                    &tenant,
+                    &lookup,
+                    from.as_deref(),
+                    filter.as_deref(),
+                    limit,
+                )
+            })
+            .await?;
+        let done = chunk.len() < limit;
+        after = chunk.last().map(|(id, _)| id.clone());
+        for (id, keeps) in chunk {
+            if !keeps {
+                continue;
+            }
+            if matched >= skip as u64 && page_ids.len() < top {
+                page_ids.push(id);
+            }
+            matched += 1;
+        }
+        if done || (contains.is_none() && matched as usize >= wanted) {
+            break;
+        }
+    }
+    let total = match contains {
+        None => in_connection,
+        Some(_) => matched,
+    };
+    let (tenant, lookup) = (tenant.clone(), connection_id.clone());
+    let items = state
         .store
         .read(move |db| {
-            if store::connections::state(db, &tenant, &lookup)?.is_none() {
-                return Ok(None);
+            let mut items = Vec::with_capacity(page_ids.len());
+            for id in page_ids {
+                // An item deleted meanwhile is left out of the page.
+                if let Ok(id) = ItemId::parse(&id) {
+                    if let Some(item) = store::items::get(db, &tenant, &lookup, &id)? {
+                        items.push(item);
+                    }
+                }
             }
-            store::items::filtered_page(db, &tenant, &lookup, contains.as_deref(), skip, top)
-                .map(Some)
+            Ok(items)
         })
         .await?;
-    let (items, total) = page.ok_or_else(|| connection_not_found(connection_id))?;
     Ok(ItemsPage { items, total })
 }
 
@@ -177,21 +249,28 @@ pub async fn item(
                 return Ok(Err(ResourceKind::Item));
             };
             let mut acl = Vec::with_capacity(item.acl.len());
-            let (mut entra, mut external) = (None, None);
+            // Direct members per group, counted once per kind (an ACL may name thousands).
+            let mut entra: Option<HashMap<String, usize>> = None;
+            let mut external: Option<HashMap<String, usize>> = None;
             for entry in &item.acl {
                 let named = match entry.principal() {
                     AclPrincipal::User(id) => {
                         Named::User(store::directory::find_user(db, &tenant, &id)?)
                     }
                     AclPrincipal::Group(id) => {
-                        let memberships = match &entra {
-                            Some(memberships) => memberships,
-                            None => entra.insert(store::directory::all_memberships(db, &tenant)?),
+                        let counts = match &entra {
+                            Some(counts) => counts,
+                            None => {
+                                let mut counts = HashMap::new();
+                                for (group, _) in store::directory::all_memberships(db, &tenant)? {
+                                    *counts
+                                        .entry(group.as_str().to_ascii_lowercase())
+                                        .or_insert(0) += 1;
+                                }
+                                entra.insert(counts)
+                            }
                         };
-                        let members = memberships
-                            .iter()
-                            .filter(|(group, _)| group.as_str().eq_ignore_ascii_case(&id))
-                            .count();
+                        let members = counts.get(&id.to_ascii_lowercase()).copied().unwrap_or(0);
                         let group = store::directory::get_group(
                             db,
                             &tenant,
@@ -200,18 +279,19 @@ pub async fn item(
                         Named::Group(group, members)
                     }
                     AclPrincipal::ExternalGroup(id) => {
-                        let memberships = match &external {
-                            Some(memberships) => memberships,
-                            None => external.insert(store::groups::all_memberships(
-                                db,
-                                &tenant,
-                                &connection,
-                            )?),
+                        let counts = match &external {
+                            Some(counts) => counts,
+                            None => {
+                                let mut counts = HashMap::new();
+                                for (group, _, _) in
+                                    store::groups::all_memberships(db, &tenant, &connection)?
+                                {
+                                    *counts.entry(group).or_insert(0) += 1;
+                                }
+                                external.insert(counts)
+                            }
                         };
-                        let members = memberships
-                            .iter()
-                            .filter(|(group, _, _)| *group == id)
-                            .count();
+                        let members = counts.get(&id).copied().unwrap_or(0);
                         let group = store::groups::get(db, &tenant, &connection, &id)?;
                         Named::ExternalGroup(group.map(|g| g.display_name), members)
                     }
@@ -270,11 +350,17 @@ pub struct GroupNodeMember {
     pub node: Option<usize>,
 }
 
-/// A chain by which a user is in a group, user first.
+/// Path steps all chains of one answer may hold together: a user at the bottom of a deep
+/// nesting would otherwise get chains whose total length grows with the square of the depth.
+pub const MAX_CHAIN_STEPS: usize = 100_000;
+
+/// How a user is in a group: the group one step before it (`None`: the user is a direct
+/// member), and, within `MAX_CHAIN_STEPS`, the whole chain, user first.
 #[derive(Debug, Clone)]
 pub struct MembershipChain {
     pub node: usize,
-    pub path: Vec<String>,
+    pub via: Option<usize>,
+    pub path: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +370,8 @@ pub struct GroupGraph {
     pub cycles: Vec<Vec<usize>>,
     /// With a user: how they reach each group they are in.
     pub chains: Vec<MembershipChain>,
+    /// Some chains have no `path`: the steps went over `MAX_CHAIN_STEPS`.
+    pub chains_truncated: bool,
 }
 
 /// The tenant's directory groups and every connection's external groups, with their members,
@@ -439,7 +527,7 @@ fn build_graph(
             .sort_by(|a, b| (a.kind as u8, &a.id).cmp(&(b.kind as u8, &b.id)));
     }
     let cycles = group_graph::cycles(nodes.len(), &edges);
-    let chains = match user {
+    let (chains, chains_truncated) = match user {
         Some(user) => chains_of(
             &user,
             &entra,
@@ -449,12 +537,13 @@ fn build_graph(
             &nodes,
             &user_names,
         ),
-        None => Vec::new(),
+        None => (Vec::new(), false),
     };
     GroupGraph {
         nodes,
         cycles,
         chains,
+        chains_truncated,
     }
 }
 
@@ -468,7 +557,7 @@ fn chains_of(
     external_nodes: &HashMap<(usize, String), usize>,
     nodes: &[GroupNode],
     user_names: &HashMap<String, &DirectoryUser>,
-) -> Vec<MembershipChain> {
+) -> (Vec<MembershipChain>, bool) {
     let describe = |member: &Member, connection: Option<usize>| -> String {
         match member {
             Member::User(id) => {
@@ -497,39 +586,50 @@ fn chains_of(
     let identity = access::identity_of(user);
     let mut chains = Vec::new();
     let mut seen = vec![false; nodes.len()];
-    // The Entra groups alone first, then each connection's graph (Entra plus its external groups).
-    let mut graphs: Vec<(Option<usize>, MembershipGraph)> =
-        vec![(None, access::membership_graph(entra, &[]))];
-    for (position, (_, _, memberships)) in external.iter().enumerate() {
-        graphs.push((Some(position), access::membership_graph(entra, memberships)));
-    }
-    for (connection, graph) in graphs {
+    let mut steps_left = MAX_CHAIN_STEPS;
+    let mut truncated = false;
+    // The Entra groups alone first (an Entra group never contains an external group, so this
+    // pass finds every Entra group the user is in), then each connection's graph for its
+    // external groups, one graph at a time.
+    let passes = std::iter::once(None).chain((0..external.len()).map(Some));
+    for connection in passes {
+        let memberships: &[(String, ExternalMemberType, String)] = match connection {
+            None => &[],
+            Some(position) => &external[position].2,
+        };
+        let graph = access::membership_graph(entra, memberships);
         let Ok(principals) = Principals::expand(identity.clone(), &graph, usize::MAX) else {
             continue;
         };
-        let mut reached: Vec<(usize, Vec<Member>)> = principals
-            .groups()
-            .filter_map(|group| {
-                let node = match group {
-                    Member::Group(id) => entra_nodes.get(&id.to_ascii_lowercase()).copied(),
-                    Member::ExternalGroup(id) => {
-                        connection.and_then(|c| external_nodes.get(&(c, id.clone())).copied())
-                    }
-                    Member::User(_) => None,
-                }?;
-                Some((node, principals.chain_to(group)?))
-            })
-            .collect();
-        reached.sort_by_key(|(node, chain)| (chain.len(), *node));
-        for (node, chain) in reached {
-            if std::mem::replace(&mut seen[node], true) {
-                continue;
+        let node_of = |member: &Member| match member {
+            Member::Group(id) => entra_nodes.get(&id.to_ascii_lowercase()).copied(),
+            Member::ExternalGroup(id) => {
+                connection.and_then(|c| external_nodes.get(&(c, id.clone())).copied())
             }
-            chains.push(MembershipChain {
-                node,
-                path: chain.iter().map(|m| describe(m, connection)).collect(),
-            });
+            Member::User(_) => None,
+        };
+        let mut reached: Vec<(usize, &Member)> = principals
+            .groups()
+            .filter(|group| connection.is_none() || matches!(group, Member::ExternalGroup(_)))
+            .filter_map(|group| Some((node_of(group)?, group)))
+            .filter(|(node, _)| !seen[*node])
+            .collect();
+        reached.sort_by_key(|(node, _)| *node);
+        for (node, group) in reached {
+            seen[node] = true;
+            let via = principals.reached_from(group).and_then(node_of);
+            // Each chain costs its length to build: built only while the budget lasts.
+            let path = if steps_left > 0 {
+                principals.chain_to(group).map(|chain| {
+                    steps_left = steps_left.saturating_sub(chain.len());
+                    chain.iter().map(|m| describe(m, connection)).collect()
+                })
+            } else {
+                truncated = true;
+                None
+            };
+            chains.push(MembershipChain { node, via, path });
         }
     }
-    chains
+    (chains, truncated)
 }

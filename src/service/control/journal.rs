@@ -142,6 +142,12 @@ impl Journal {
         (entries, buffer.dropped)
     }
 
+    /// Removes one tenant's entries (other tenants' entries and the dropped count stay).
+    pub fn clear_tenant(&self, tenant: &str) {
+        let mut buffer = self.buffer.lock().expect("journal lock");
+        buffer.entries.retain(|entry| entry.tenant != tenant);
+    }
+
     /// Empties the journal (and its dropped count).
     pub fn clear(&self) {
         let mut buffer = self.buffer.lock().expect("journal lock");
@@ -255,10 +261,12 @@ mod tests {
             tenant: Some("t-even".into()),
             ..Filter::default()
         });
-        // The third and fifth requests were the even tenant's.
+        // The third and fifth requests were the even tenant's; clearing them keeps the fourth.
         assert_eq!(
             even.iter().map(|e| e.sequence).collect::<Vec<_>>(),
             vec![a, c]
         );
+        journal.clear_tenant("t-even");
+        assert_eq!(after(0), vec![b]);
     }
 }

@@ -102,7 +102,7 @@ impl App {
                 concurrency: config.throttle_concurrency,
             },
         );
-        let state = AppState {
+        let state = AppState::new(crate::state::Handles {
             config: Arc::new(config),
             store,
             clock,
@@ -112,7 +112,7 @@ impl App {
             control,
             identity,
             router: Default::default(),
-        };
+        });
         // The index is derived from the store: settle what came due while gcemu was down, then rebuild.
         service::schema::settle_all(&state)
             .await

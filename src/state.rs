@@ -10,8 +10,28 @@ use crate::service::access::PrincipalCache;
 use crate::service::control::Control;
 use crate::store::Store;
 
+/// One shared allocation: cloning it (every extractor and middleware layer does, per request)
+/// is one reference count, not one per handle.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl AppState {
+    pub fn new(handles: Handles) -> AppState {
+        AppState(Arc::new(handles))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// The handles themselves.
+#[derive(Debug)]
+pub struct Handles {
     pub config: Arc<Config>,
     pub store: Store,
     pub clock: SharedClock,

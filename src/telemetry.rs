@@ -12,7 +12,12 @@ pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("gcemu-log")
-        .finish(std::io::stderr());
+        // Buffered: the logging thread writes each batch it drains with one system call (it
+        // flushes when its queue is empty), not one per line.
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     // Colours only for a terminal: a log file or a CI capture gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -101,13 +101,15 @@ impl GraphRequest {
     /// unless the client asked for `odata.metadata=none`.
     pub fn body_with_context(&self, fragment: &str) -> serde_json::Map<String, Value> {
         let mut body = serde_json::Map::new();
-        if !self.metadata_none {
-            body.insert(
-                "@odata.context".into(),
-                Value::String(format!("{}/$metadata#{fragment}", self.base_url)),
-            );
+        if let Some(context) = self.context(fragment) {
+            body.insert("@odata.context".into(), Value::String(context));
         }
         body
+    }
+
+    /// The `@odata.context` URL, unless the client asked for `odata.metadata=none`.
+    pub fn context(&self, fragment: &str) -> Option<String> {
+        (!self.metadata_none).then(|| format!("{}/$metadata#{fragment}", self.base_url))
     }
 }
 

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, RwLock};
 
+use tantivy::indexer::UserOperation;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use tokio::sync::{oneshot, watch};
 
@@ -66,7 +67,8 @@ fn key(tenant: &TenantId, connection_id: &ConnectionId) -> Key {
 enum Command {
     Upsert {
         key: Key,
-        item: ExternalItem,
+        /// Shared with the writer's answer: the item is not copied to be indexed.
+        item: std::sync::Arc<ExternalItem>,
         seq: u64,
     },
     Delete {
@@ -254,7 +256,7 @@ impl SearchIndex {
         &self,
         tenant: &TenantId,
         connection_id: &ConnectionId,
-        item: ExternalItem,
+        item: std::sync::Arc<ExternalItem>,
         seq: u64,
     ) {
         self.send_item_change(
@@ -516,21 +518,24 @@ impl Indexer {
             let mut force = false;
             let mut command = Some(first);
             let mut n_commands = 0;
+            // Item changes of this batch, per connection in arrival order, handed to each
+            // writer at once (one batch for tantivy's indexing thread instead of one per item).
+            let mut pending: Vec<(Key, Vec<UserOperation>)> = Vec::new();
             while let Some(current) = command.take() {
                 n_commands += 1;
+                if !matches!(current, Command::Upsert { .. } | Command::Delete { .. }) {
+                    self.apply_pending(&mut pending);
+                }
                 match current {
                     Command::Upsert { key, item, seq } => {
                         max_seq = max_seq.max(seq);
-                        if let Err(error) = self.upsert(&key, &item, seq) {
-                            tracing::error!(%error, item_id = %item.id, "indexing an item failed");
-                            self.fail(&key, format!("indexing item '{}' failed: {error}", item.id));
-                        }
+                        self.queue_upsert(&mut pending, &key, &item, seq);
                         dirty.insert(key);
                         uncommitted += 1;
                     }
                     Command::Delete { key, item_id, seq } => {
                         max_seq = max_seq.max(seq);
-                        self.delete(&key, &item_id);
+                        self.queue_delete(&mut pending, &key, &item_id);
                         dirty.insert(key);
                         uncommitted += 1;
                     }
@@ -589,6 +594,7 @@ impl Indexer {
                     command = receiver.try_recv().ok();
                 }
             }
+            self.apply_pending(&mut pending);
             if force
                 || uncommitted >= MAX_UNCOMMITTED_CHANGES
                 || last_commit.elapsed() >= COMMIT_INTERVAL
@@ -617,6 +623,21 @@ impl Indexer {
                 self.recover_failed();
             }
         }
+    }
+
+    /// The queued operations of `key` (added at the end when it has none yet).
+    fn pending_for<'a>(
+        pending: &'a mut Vec<(Key, Vec<UserOperation>)>,
+        key: &Key,
+    ) -> &'a mut Vec<UserOperation> {
+        let position = match pending.iter().position(|(queued, _)| queued == key) {
+            Some(position) => position,
+            None => {
+                pending.push((key.clone(), Vec::new()));
+                pending.len() - 1
+            }
+        };
+        &mut pending[position].1
     }
 
     /// Marks the connection's index as failed: its writer is dropped (a failed commit leaves it
@@ -700,22 +721,49 @@ impl Indexer {
         Some((self.writers.get_mut(key)?, connection_index))
     }
 
-    fn upsert(&mut self, key: &Key, item: &ExternalItem, seq: u64) -> Result<(), IndexError> {
-        let Some((writer, connection_index)) = self.writer(key) else {
-            return Ok(());
+    /// The operations that replace the item's document, queued for its connection's writer.
+    fn queue_upsert(
+        &mut self,
+        pending: &mut Vec<(Key, Vec<UserOperation>)>,
+        key: &Key,
+        item: &ExternalItem,
+        seq: u64,
+    ) {
+        let Some((_, connection_index)) = self.writer(key) else {
+            return;
         };
         let mapping = &connection_index.mapping;
-        writer.delete_term(Term::from_field_text(mapping.id, item.id.as_str()));
-        writer.add_document(document::build(mapping, item, seq))?;
-        Ok(())
+        let operations = Self::pending_for(pending, key);
+        operations.push(UserOperation::Delete(Term::from_field_text(
+            mapping.id,
+            item.id.as_str(),
+        )));
+        operations.push(UserOperation::Add(document::build(mapping, item, seq)));
     }
 
-    fn delete(&mut self, key: &Key, item_id: &ItemId) {
-        if let Some((writer, connection_index)) = self.writer(key) {
-            writer.delete_term(Term::from_field_text(
-                connection_index.mapping.id,
-                item_id.as_str(),
-            ));
+    fn queue_delete(
+        &mut self,
+        pending: &mut Vec<(Key, Vec<UserOperation>)>,
+        key: &Key,
+        item_id: &ItemId,
+    ) {
+        let Some((_, connection_index)) = self.writer(key) else {
+            return;
+        };
+        let term = Term::from_field_text(connection_index.mapping.id, item_id.as_str());
+        Self::pending_for(pending, key).push(UserOperation::Delete(term));
+    }
+
+    /// Hands each connection's queued operations to its writer, in order.
+    fn apply_pending(&mut self, pending: &mut Vec<(Key, Vec<UserOperation>)>) {
+        for (key, operations) in pending.drain(..) {
+            let Some((writer, _)) = self.writer(&key) else {
+                continue;
+            };
+            if let Err(error) = writer.run(operations) {
+                tracing::error!(%error, "indexing item changes failed");
+                self.fail(&key, format!("indexing item changes failed: {error}"));
+            }
         }
     }
 

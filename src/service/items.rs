@@ -32,9 +32,10 @@ pub async fn put(
     connection_id: &ConnectionId,
     item: ExternalItem,
     activities: Vec<ExternalActivity>,
-) -> Result<ExternalItem, Error> {
+) -> Result<Arc<ExternalItem>, Error> {
     let schema = effective_schema(state, &caller.tenant, connection_id).await?;
     check_item(&schema, &item)?;
+    let item = Arc::new(item);
     // Writers that outpace the indexer wait here, so its queue stays bounded.
     state.index.wait_for_room().await?;
     let tenant = caller.tenant.clone();
@@ -96,7 +97,7 @@ pub async fn update(
             check_item(&schema, &item).map_err(JobError::Refused)?;
             let seq = store::items::next_sequence(db)?;
             store::items::replace(db, &tenant, &connection_id, &item, seq)?;
-            let indexed = item.clone();
+            let indexed = Arc::new(item.clone());
             let effect: Effect =
                 Box::new(move || index.upsert(&tenant, &connection_id, indexed, seq));
             Ok((item, Some(effect)))

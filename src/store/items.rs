@@ -2,7 +2,7 @@
 //! except the sequence, which is global and says so.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::StoreError;
 use crate::domain::acl::{AccessType, AclEntry, AclType, IdentitySource};
@@ -63,11 +63,10 @@ pub fn replace(
         return Ok(false);
     };
     add_to_counts(db, tenant, connection_id, 0, seq as i64 - previous)?;
+    let c = ItemColumns::of(item, seq)?;
     let n_rows = db.prepare_cached("UPDATE items SET acl = ?4, properties = ?5, content_type = ?6, content = ?7, seq = ?8, sensitivity_label_id = ?9
          WHERE tenant_id = ?1 AND connection_id = ?2 AND id = ?3")?
-.execute(
-        rusqlite::params_from_iter(item_params(tenant, connection_id, item, seq)),
-    )?;
+.execute(params![tenant.as_str(), connection_id.as_str(), item.id.as_str(), c.acl, c.properties, c.content_type, c.content, c.seq, c.label])?;
     Ok(n_rows == 1)
 }
 
@@ -79,35 +78,38 @@ pub fn insert(
     item: &ExternalItem,
     seq: u64,
 ) -> Result<(), StoreError> {
+    let c = ItemColumns::of(item, seq)?;
     db.prepare_cached("INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq, sensitivity_label_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?
-.execute(
-        rusqlite::params_from_iter(item_params(tenant, connection_id, item, seq)),
-    )?;
+.execute(params![tenant.as_str(), connection_id.as_str(), item.id.as_str(), c.acl, c.properties, c.content_type, c.content, c.seq, c.label])?;
     add_to_counts(db, tenant, connection_id, 1, seq as i64)
 }
 
-fn item_params(
-    tenant: &TenantId,
-    connection_id: &ConnectionId,
-    item: &ExternalItem,
-    seq: u64,
-) -> Vec<Box<dyn rusqlite::ToSql>> {
-    vec![
-        Box::new(tenant.as_str().to_string()),
-        Box::new(connection_id.as_str().to_string()),
-        Box::new(item.id.as_str().to_string()),
-        Box::new(acl_to_json(&item.acl)),
-        Box::new(Value::Object(item.properties.clone()).to_string()),
-        Box::new(
-            item.content
-                .as_ref()
-                .map(|c| c.content_type.as_str().to_string()),
-        ),
-        Box::new(item.content.as_ref().map(|c| c.value.clone())),
-        Box::new(seq as i64),
-        Box::new(item.sensitivity_label_id.clone()),
-    ]
+/// The columns of an item row after its key, in statement order (`?4` to `?9`): the ACL and
+/// properties as JSON documents (serialized from the item as it is, not copied), content type,
+/// content, the version and the label.
+struct ItemColumns<'a> {
+    acl: String,
+    properties: String,
+    content_type: Option<&'a str>,
+    content: Option<&'a str>,
+    seq: i64,
+    label: Option<&'a str>,
+}
+
+impl<'a> ItemColumns<'a> {
+    fn of(item: &'a ExternalItem, seq: u64) -> Result<ItemColumns<'a>, StoreError> {
+        let properties = serde_json::to_string(&item.properties)
+            .map_err(|error| StoreError::Corrupt(format!("item properties: {error}")))?;
+        Ok(ItemColumns {
+            acl: acl_to_json(&item.acl),
+            properties,
+            content_type: item.content.as_ref().map(|c| c.content_type.as_str()),
+            content: item.content.as_ref().map(|c| c.value.as_str()),
+            seq: seq as i64,
+            label: item.sensitivity_label_id.as_deref(),
+        })
+    }
 }
 
 pub fn get(
@@ -374,15 +376,29 @@ fn item_from_raw(
     })
 }
 
+/// An ACL entry as the `acl` column keeps it.
+#[derive(serde::Serialize)]
+struct StoredAclEntry<'a> {
+    #[serde(rename = "type")]
+    acl_type: &'a str,
+    value: &'a str,
+    #[serde(rename = "accessType")]
+    access_type: &'a str,
+    #[serde(rename = "identitySource")]
+    identity_source: Option<&'a str>,
+}
+
 fn acl_to_json(acl: &[AclEntry]) -> String {
-    let entries: Vec<Value> = acl
+    let entries: Vec<StoredAclEntry<'_>> = acl
         .iter()
-        .map(|entry| {
-            json!({"type": entry.acl_type.as_str(), "value": entry.value, "accessType": entry.access_type.as_str(),
-                   "identitySource": entry.identity_source.map(IdentitySource::as_str)})
+        .map(|entry| StoredAclEntry {
+            acl_type: entry.acl_type.as_str(),
+            value: &entry.value,
+            access_type: entry.access_type.as_str(),
+            identity_source: entry.identity_source.map(IdentitySource::as_str),
         })
         .collect();
-    Value::Array(entries).to_string()
+    serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_string())
 }
 
 fn acl_from_json(raw: &str) -> Option<Vec<AclEntry>> {
@@ -510,6 +526,7 @@ pub fn report_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn item(id: &str, title: &str, content: &str) -> ExternalItem {
         ExternalItem {

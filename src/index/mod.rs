@@ -134,6 +134,9 @@ struct DelayLine {
     clock: SharedClock,
     queue:
         std::sync::Mutex<std::collections::VecDeque<(chrono::DateTime<chrono::Utc>, u64, Command)>>,
+    /// The smallest sequence number held back (`u64::MAX` when none is): an index filled from
+    /// the store leaves out versions from there on, which are not visible yet.
+    held_back_from: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -160,7 +163,16 @@ impl SearchIndex {
         let indexes: Arc<RwLock<HashMap<Key, Arc<ConnectionIndex>>>> = Arc::default();
         let failures: Arc<RwLock<HashMap<Key, String>>> = Arc::default();
         let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let delay = (!lag.is_zero()).then(|| {
+            Arc::new(DelayLine {
+                lag: chrono::Duration::from_std(lag).unwrap_or(chrono::Duration::MAX),
+                clock,
+                queue: Default::default(),
+                held_back_from: Arc::new(AtomicU64::new(u64::MAX)),
+            })
+        });
         let indexer = Indexer {
+            held_back_from: delay.as_ref().map(|delay| delay.held_back_from.clone()),
             root,
             store,
             indexes: indexes.clone(),
@@ -180,13 +192,6 @@ impl SearchIndex {
                 indexer.run(receiver)
             })
             .expect("the indexer thread starts");
-        let delay = (!lag.is_zero()).then(|| {
-            Arc::new(DelayLine {
-                lag: chrono::Duration::from_std(lag).unwrap_or(chrono::Duration::MAX),
-                clock,
-                queue: Default::default(),
-            })
-        });
         SearchIndex {
             indexes,
             schemas: Arc::default(),
@@ -360,11 +365,11 @@ impl SearchIndex {
             }
             Some(delay) => {
                 let visible_at = crate::clock::later(delay.clock.now(), delay.lag);
-                delay
-                    .queue
-                    .lock()
-                    .expect("delay lock")
-                    .push_back((visible_at, seq, command));
+                let mut queue = delay.queue.lock().expect("delay lock");
+                if queue.is_empty() {
+                    delay.held_back_from.store(seq, Ordering::SeqCst);
+                }
+                queue.push_back((visible_at, seq, command));
             }
         }
     }
@@ -382,6 +387,9 @@ impl SearchIndex {
             self.sent_seq.fetch_max(seq, Ordering::SeqCst);
             let _ = self.commands.send(command);
         }
+        // Held back in write order, so the front holds the smallest sequence number.
+        let next = queue.front().map_or(u64::MAX, |(_, seq, _)| *seq);
+        delay.held_back_from.store(next, Ordering::SeqCst);
     }
 
     /// Forgets held-back changes of a connection or tenant that was deleted or reset.
@@ -466,6 +474,8 @@ struct Indexer {
     tickets_sender: watch::Sender<u64>,
     /// The schema each connection's index must follow (what recovery rebuilds to).
     desired: HashMap<Key, (ConnectionId, Schema)>,
+    /// With `--index-lag`: `DelayLine::held_back_from`.
+    held_back_from: Option<Arc<AtomicU64>>,
 }
 
 /// Clears a liveness flag when its thread ends, however it ends.
@@ -918,12 +928,22 @@ impl Indexer {
         let mut after: Option<String> = None;
         loop {
             let (tenant, lookup, cursor) = (key.0.clone(), connection_id.clone(), after.clone());
-            let page = self.store.read_blocking(move |db| {
-                store::items::page(db, &tenant, &lookup, cursor.as_deref(), REBUILD_PAGE)
+            let held_back_from = self.held_back_from.clone();
+            let (page, visible_below) = self.store.read_blocking(move |db| {
+                // Read on the store thread, where every committed write has already handed
+                // its change to the delay line: versions held back there are left out (they
+                // arrive when the clock reaches them), so a fill shows nothing early.
+                let visible_below = held_back_from.map_or(u64::MAX, |h| h.load(Ordering::SeqCst));
+                let page =
+                    store::items::page(db, &tenant, &lookup, cursor.as_deref(), REBUILD_PAGE)?;
+                Ok((page, visible_below))
             })?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.id.as_str().to_string());
             for (item, seq) in &page {
+                if *seq >= visible_below {
+                    continue;
+                }
                 writer.add_document(document::build(&connection_index.mapping, item, *seq))?;
             }
         }

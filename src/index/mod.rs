@@ -132,11 +132,22 @@ pub struct SearchIndex {
 struct DelayLine {
     lag: chrono::Duration,
     clock: SharedClock,
-    queue:
-        std::sync::Mutex<std::collections::VecDeque<(chrono::DateTime<chrono::Utc>, u64, Command)>>,
+    queue: std::sync::Mutex<HeldBack>,
     /// The smallest sequence number held back (`u64::MAX` when none is): an index filled from
     /// the store leaves out versions from there on, which are not visible yet.
     held_back_from: Arc<AtomicU64>,
+}
+
+/// The changes a `DelayLine` holds back: (visible at, sequence number, change), in write order.
+type HeldBack = std::collections::VecDeque<(chrono::DateTime<chrono::Utc>, u64, Command)>;
+
+impl DelayLine {
+    /// Records the queue's smallest sequence number (changes are held back in write order, so
+    /// the front's) after changes left it.
+    fn note_front(&self, queue: &HeldBack) {
+        let next = queue.front().map_or(u64::MAX, |(_, seq, _)| *seq);
+        self.held_back_from.store(next, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -387,22 +398,18 @@ impl SearchIndex {
             self.sent_seq.fetch_max(seq, Ordering::SeqCst);
             let _ = self.commands.send(command);
         }
-        // Held back in write order, so the front holds the smallest sequence number.
-        let next = queue.front().map_or(u64::MAX, |(_, seq, _)| *seq);
-        delay.held_back_from.store(next, Ordering::SeqCst);
+        delay.note_front(&queue);
     }
 
     /// Forgets held-back changes of a connection or tenant that was deleted or reset.
     fn forget_delayed(&self, keep: impl Fn(&Key) -> bool) {
         if let Some(delay) = &self.delay {
-            delay
-                .queue
-                .lock()
-                .expect("delay lock")
-                .retain(|(_, _, command)| match command {
-                    Command::Upsert { key, .. } | Command::Delete { key, .. } => keep(key),
-                    _ => true,
-                });
+            let mut queue = delay.queue.lock().expect("delay lock");
+            queue.retain(|(_, _, command)| match command {
+                Command::Upsert { key, .. } | Command::Delete { key, .. } => keep(key),
+                _ => true,
+            });
+            delay.note_front(&queue);
         }
     }
 

@@ -481,18 +481,26 @@ async fn writes_and_membership_changes_are_visible_to_the_next_search() {
     );
 }
 
-#[tokio::test]
-async fn index_lag_delays_visibility_by_the_emulator_clock() {
+/// A tenant whose index shows writes 30 s (by the emulator clock) after they are acknowledged,
+/// and Adele's token.
+async fn lagged_tenant() -> (TestApp, String) {
     let mut config = Config::for_tests();
     config.index_lag = std::time::Duration::from_secs(30);
     let app = ready_app(config).await;
     build_tenant(&app).await;
     let token = token_for(&app, "adele@contoso.com").await;
-    let total = |reply: Reply| {
-        reply.body["value"][0]["hitsContainers"][0]["total"]
-            .as_u64()
-            .unwrap()
-    };
+    (app, token)
+}
+
+fn total(reply: Reply) -> u64 {
+    reply.body["value"][0]["hitsContainers"][0]["total"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn index_lag_delays_visibility_by_the_emulator_clock() {
+    let (app, token) = lagged_tenant().await;
     let item = |title: &str| json!({"acl": everyone(), "properties": {"title": title}});
     assert_eq!(
         app.put(
@@ -552,16 +560,7 @@ async fn index_lag_delays_visibility_by_the_emulator_clock() {
 /// when the indexer applied the first schema after the item's write.
 #[tokio::test]
 async fn an_index_rebuilt_during_the_lag_shows_nothing_early() {
-    let mut config = Config::for_tests();
-    config.index_lag = std::time::Duration::from_secs(30);
-    let app = ready_app(config).await;
-    build_tenant(&app).await;
-    let token = token_for(&app, "adele@contoso.com").await;
-    let total = |reply: Reply| {
-        reply.body["value"][0]["hitsContainers"][0]["total"]
-            .as_u64()
-            .unwrap()
-    };
+    let (app, token) = lagged_tenant().await;
     let put = app
         .put(
             "/v1.0/external/connections/tickets/items/L9",

@@ -1,3 +1,8 @@
+/// mimalloc: the request path allocates and frees many small objects across threads (the body
+/// parsed on a worker, the item freed by the indexer), where glibc's arenas spend more.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use gcemu::app::App;
 use gcemu::cli::{Cli, Command};

@@ -401,7 +401,7 @@ fn read_item(path: &str, value: &Value, reader: &mut Reader) -> Option<ItemFixtu
         }
     };
     let read = super::items::parse_item_id(id)
-        .and_then(|id| super::items::read_item(body, id, ApiVersion::Beta));
+        .and_then(|id| super::items::read_item(body.clone(), id, ApiVersion::Beta));
     match read {
         Ok((item, activities)) => Some(ItemFixture { item, activities }),
         Err(error) => {

@@ -50,7 +50,7 @@ pub async fn put(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let item_id = parse_item_id(&item_id)?;
-    let (item, activities) = read_item(&body, item_id, graph.version)?;
+    let (item, activities) = read_item(body, item_id, graph.version)?;
     let connection_id = ConnectionId::lookup(&connection_id);
     let stored =
         service::items::put(&state, &graph.caller, &connection_id, item, activities).await?;
@@ -168,11 +168,13 @@ impl serde::Serialize for LabelBody<'_> {
 
 /// Reads an item PUT body (also an item of a fixtures document) and its inline activities.
 pub(super) fn read_item(
-    body: &Map<String, Value>,
+    mut body: Map<String, Value>,
     item_id: ItemId,
     version: ApiVersion,
 ) -> Result<(ExternalItem, Vec<ExternalActivity>), ApiError> {
-    let members = Members::new(body, ITEM_TYPE);
+    // Moved out of the body rather than copied; checked below in its turn.
+    let properties = body.remove("properties");
+    let members = Members::new(&body, ITEM_TYPE);
     allow_item_members(&members)?;
     check_body_id(&members, &item_id)?;
     let acl = match members.get("acl") {
@@ -184,9 +186,9 @@ pub(super) fn read_item(
         }
         Some(value) => parse_acl(value, version)?,
     };
-    let properties = match members.get("properties") {
+    let properties = match properties {
         None | Some(Value::Null) => return Err(ApiError::invalid("An item needs 'properties' with at least one property.").with_target("properties")),
-        Some(Value::Object(properties)) => properties.clone(),
+        Some(Value::Object(properties)) => properties,
         Some(_) => return Err(ApiError::new(ErrorCode::BadRequest, "Property properties in payload has a value that does not match schema: it must be an object.").with_target("properties")),
     };
     let content = parse_content(members.get("content"))?;
@@ -213,12 +215,13 @@ pub(super) fn read_item(
             )
         }
     };
+    let sensitivity_label_id = parse_label(members.get("informationProtectionLabel"))?.flatten();
     let item = ExternalItem {
         id: item_id,
         acl,
         properties,
         content,
-        sensitivity_label_id: parse_label(members.get("informationProtectionLabel"))?.flatten(),
+        sensitivity_label_id,
     };
     Ok((item, activities))
 }

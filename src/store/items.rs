@@ -9,11 +9,11 @@ use crate::domain::acl::{AccessType, AclEntry, AclType, IdentitySource};
 use crate::domain::ids::{ConnectionId, ItemId, TenantId};
 use crate::domain::item::{ActivityType, ContentType, ExternalActivity, ExternalItem, ItemContent};
 
-/// Takes the next number of the global write sequence (in the caller's transaction).
+/// Takes the next number of the global write sequence (in the caller's write job, on the store
+/// thread). The number is counted in memory and written once per commit (`sequence::persist`),
+/// not once per item; a number taken by a job that is rolled back is simply never used.
 pub fn next_sequence(db: &Connection) -> Result<u64, StoreError> {
-    Ok(db
-        .prepare_cached("UPDATE write_sequence SET last = last + 1 WHERE id = 1 RETURNING last")?
-        .query_row([], |row| row.get(0))?)
+    super::sequence::next(db)
 }
 
 /// The last number the global write sequence gave out.

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod items;
 pub mod migrations;
 pub mod schema;
+mod sequence;
 pub mod tenants;
 
 use std::path::Path;
@@ -101,6 +102,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// WAL pages after which a commit checkpoints (SQLite's default is 1,000).
+const WAL_CHECKPOINT_PAGES: i64 = 300;
+
 /// Write jobs committed together at most; bounds the latency a batch adds to its first job.
 const MAX_JOBS_PER_COMMIT: usize = 512;
 
@@ -117,6 +121,10 @@ impl Store {
                 // Reads of hot pages without a system call each (search reads a page of items
                 // per query); bounded, so resident memory stays bounded too.
                 connection.pragma_update(None, "mmap_size", 128 * 1024 * 1024)?;
+                // Checkpoints of about 1.2 MB instead of SQLite's 4 MB: a checkpoint holds up the
+                // writes behind it while it copies and syncs, and at 300 pages it stays short
+                // (ingest p99 about 7 ms instead of 12 ms at 16 clients; README, Benchmarks).
+                connection.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
                 connection
             }
             None => Connection::open_in_memory()?,
@@ -327,10 +335,14 @@ fn in_savepoint<R, X: From<StoreError>>(
     if let Err(error) = run("SAVEPOINT job") {
         return Err(X::from(StoreError::Sqlite(error)));
     }
+    let sequence_before = sequence::mark();
     let result = match catch_panic(|| write(connection)) {
         Ok(result) => result,
         Err(panic) => Err(X::from(panic)),
     };
+    if result.is_err() {
+        sequence::restore(sequence_before);
+    }
     let end = match &result {
         Ok(_) => run("RELEASE job"),
         Err(_) => run("ROLLBACK TO job").and_then(|()| run("RELEASE job")),
@@ -382,6 +394,8 @@ fn run_store_thread(connection: Connection, mut receiver: tokio::sync::mpsc::Rec
                 }
                 let failure = if batch.poisoned.get() {
                     Some("a job's savepoint could not be rolled back".to_string())
+                } else if let Err(error) = sequence::persist(&connection) {
+                    Some(error.to_string())
                 } else {
                     connection
                         .execute_batch("COMMIT")
@@ -390,6 +404,7 @@ fn run_store_thread(connection: Connection, mut receiver: tokio::sync::mpsc::Rec
                 };
                 if failure.is_some() {
                     let _ = connection.execute_batch("ROLLBACK");
+                    sequence::forget();
                 }
                 for completion in completions {
                     completion(match &failure {
@@ -485,6 +500,38 @@ mod tests {
         assert!(matches!(read, Err(StoreError::Panicked(_))));
         assert!(store.is_alive());
         assert_eq!(count_rows(&store), 0);
+    }
+
+    #[test]
+    fn write_sequence_numbers_rise_across_batches_refusals_and_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let take = |store: &Store| runtime.block_on(store.write(items::next_sequence)).unwrap();
+        let stored = |store: &Store| runtime.block_on(store.read(items::last_sequence)).unwrap();
+        let store = Store::open(Some(&path)).unwrap();
+        assert_eq!((take(&store), take(&store)), (1, 2));
+        assert_eq!(stored(&store), 2, "the batch wrote the last number it gave");
+        // A refused job's number is taken back: the stored number is unchanged, and the next
+        // job gets the same number.
+        let refused = runtime.block_on(store.write_or_refuse(|db| {
+            assert_eq!(items::next_sequence(db)?, 3);
+            refuse::<(), &str>("no")
+        }));
+        assert!(matches!(refused, Err(JobError::Refused("no"))));
+        assert_eq!(stored(&store), 2);
+        assert_eq!(take(&store), 3);
+        assert_eq!(stored(&store), 3);
+        drop(store);
+        let reopened = Store::open(Some(&path)).unwrap();
+        assert_eq!(stored(&reopened), 3);
+        assert_eq!(
+            take(&reopened),
+            4,
+            "a restart continues after the stored number"
+        );
     }
 
     #[test]

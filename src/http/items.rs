@@ -172,8 +172,9 @@ pub(super) fn read_item(
     item_id: ItemId,
     version: ApiVersion,
 ) -> Result<(ExternalItem, Vec<ExternalActivity>), ApiError> {
-    // Moved out of the body rather than copied; checked below in its turn.
-    let properties = body.remove("properties");
+    // Moved out of the body rather than copied (the other members keep their order, so the
+    // first unknown member reported stays the same); checked below in its turn.
+    let properties = body.shift_remove("properties");
     let members = Members::new(&body, ITEM_TYPE);
     allow_item_members(&members)?;
     check_body_id(&members, &item_id)?;
@@ -741,6 +742,36 @@ fn parse_label(value: Option<&Value>) -> Result<Option<Option<String>>, ApiError
 mod tests {
     use super::*;
     use crate::domain::item::ContentType;
+
+    #[test]
+    fn an_item_body_names_its_first_unknown_member_and_keeps_its_properties() {
+        let body = |text: &str| match serde_json::from_str::<Value>(text).unwrap() {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        let id = || ItemId::parse("a1").unwrap();
+        let acl = r#"[{"type":"everyone","value":"everyone","accessType":"grant"}]"#;
+        let refused = read_item(
+            body(&format!(
+                r#"{{"properties":{{"title":"T"}},"foo":1,"acl":{acl},"bar":2}}"#
+            )),
+            id(),
+            ApiVersion::V1,
+        )
+        .unwrap_err();
+        let detail = refused.inner.map(|inner| inner.message).unwrap_or_default();
+        assert!(detail.contains("'foo'"), "{detail}");
+        let (item, _) = read_item(
+            body(&format!(
+                r#"{{"acl":{acl},"properties":{{"title":"T","n":2,"tags@odata.type":"Collection(String)","tags":["x"]}}}}"#
+            )),
+            id(),
+            ApiVersion::V1,
+        )
+        .unwrap();
+        let names: Vec<&str> = item.properties.keys().map(String::as_str).collect();
+        assert_eq!(names, ["title", "n", "tags@odata.type", "tags"]);
+    }
 
     fn entry(acl_type: AclType, value: &str, source: Option<IdentitySource>) -> AclEntry {
         AclEntry {

@@ -45,13 +45,26 @@ pub async fn put(
     let stored = item.clone();
     state
         .store
-        .write_or_refuse_with_effect(move |db| {
-            check_writable(db, &tenant, &connection_id)?;
+        // Every refusal below comes before the first change, so the job needs no savepoint.
+        .write_checking_first_with_effect(move |db| {
+            let Some((connection_state, counts)) =
+                store::items::state_and_counts(db, &tenant, &connection_id)?
+            else {
+                return refuse(connection_not_found(&connection_id));
+            };
+            writable(connection_state, &connection_id).map_err(JobError::Refused)?;
             let seq = store::items::next_sequence(db)?;
-            if !store::items::replace(db, &tenant, &connection_id, &stored, seq)? {
-                // A new item: it must fit the quotas (replacing one always does).
-                quotas.check_room(db, &tenant, &connection_id)?;
-                store::items::insert(db, &tenant, &connection_id, &stored, seq)?;
+            // A new item must fit the quotas; replacing one always does.
+            let room = quotas.room_for_one_more(counts, &connection_id);
+            let inserted = room.is_ok()
+                && store::items::insert_if_new(db, &tenant, &connection_id, &stored, seq)?;
+            if !inserted && !store::items::replace(db, &tenant, &connection_id, &stored, seq)? {
+                // Not there to replace, so it was not inserted for want of room.
+                room.map_err(JobError::Refused)?;
+                return Err(JobError::Store(store::StoreError::Corrupt(format!(
+                    "item '{}' was neither new nor stored",
+                    stored.id
+                ))));
             }
             store::items::insert_activities(db, &tenant, &connection_id, &stored.id, &activities)?;
             let effect: Effect =
@@ -238,22 +251,19 @@ impl Quotas {
     }
 
     /// Whether one more item fits; a full tenant or connection refuses new items (updates still pass).
-    fn check_room(
+    fn room_for_one_more(
         &self,
-        db: &rusqlite::Connection,
-        tenant: &TenantId,
+        counts: store::items::ItemCounts,
         connection_id: &ConnectionId,
-    ) -> JobResult<()> {
-        let in_tenant = store::items::count_in_tenant(db, tenant)?;
-        if in_tenant >= self.per_tenant {
-            return refuse(Error::QuotaExceeded(format!(
+    ) -> Result<(), Error> {
+        if counts.in_tenant >= self.per_tenant {
+            return Err(Error::QuotaExceeded(format!(
                 "the tenant's item quota of {} items is used up; delete items or raise --item-quota",
                 self.per_tenant
             )));
         }
-        let in_connection = store::items::count_in_connection(db, tenant, connection_id)?;
-        if in_connection >= self.per_connection {
-            return refuse(Error::QuotaExceeded(format!(
+        if counts.in_connection >= self.per_connection {
+            return Err(Error::QuotaExceeded(format!(
                 "connection '{connection_id}' already holds its maximum of {} items",
                 self.per_connection
             )));
@@ -293,11 +303,18 @@ fn check_writable(
 ) -> JobResult<()> {
     match store::connections::state(db, tenant, connection_id)? {
         None => refuse(connection_not_found(connection_id)),
-        Some(ConnectionState::Draft) => refuse(not_ready(connection_id)),
-        Some(ConnectionState::Obsolete) => refuse(Error::InvalidState(format!(
+        Some(state) => writable(state, connection_id).map_err(JobError::Refused),
+    }
+}
+
+/// Whether items of a connection in this state may be written.
+fn writable(state: ConnectionState, connection_id: &ConnectionId) -> Result<(), Error> {
+    match state {
+        ConnectionState::Draft => Err(not_ready(connection_id)),
+        ConnectionState::Obsolete => Err(Error::InvalidState(format!(
             "connection '{connection_id}' is obsolete: only deleting it is allowed"
         ))),
-        Some(ConnectionState::Ready | ConnectionState::LimitExceeded) => Ok(()),
+        ConnectionState::Ready | ConnectionState::LimitExceeded => Ok(()),
     }
 }
 

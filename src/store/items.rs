@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::StoreError;
 use crate::domain::acl::{AccessType, AclEntry, AclType, IdentitySource};
+use crate::domain::connection::ConnectionState;
 use crate::domain::ids::{ConnectionId, ItemId, TenantId};
 use crate::domain::item::{ActivityType, ContentType, ExternalActivity, ExternalItem, ItemContent};
 
@@ -83,6 +84,63 @@ pub fn insert(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?
 .execute(params![tenant.as_str(), connection_id.as_str(), item.id.as_str(), c.acl, c.properties, c.content_type, c.content, c.seq, c.label])?;
     add_to_counts(db, tenant, connection_id, 1, seq as i64)
+}
+
+/// Adds the item (version `seq`) and counts it, unless one with its id exists: then nothing
+/// changes and the answer is false.
+pub fn insert_if_new(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+    item: &ExternalItem,
+    seq: u64,
+) -> Result<bool, StoreError> {
+    let c = ItemColumns::of(item, seq)?;
+    let n_rows = db.prepare_cached("INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq, sensitivity_label_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING")?
+.execute(params![tenant.as_str(), connection_id.as_str(), item.id.as_str(), c.acl, c.properties, c.content_type, c.content, c.seq, c.label])?;
+    if n_rows == 1 {
+        add_to_counts(db, tenant, connection_id, 1, seq as i64)?;
+    }
+    Ok(n_rows == 1)
+}
+
+/// What an item write checks first, in one statement: the connection's state (`None` when it
+/// does not exist) and the items the tenant and the connection hold.
+pub fn state_and_counts(
+    db: &Connection,
+    tenant: &TenantId,
+    connection_id: &ConnectionId,
+) -> Result<Option<(ConnectionState, ItemCounts)>, StoreError> {
+    let row: Option<(String, i64, i64)> = db
+        .prepare_cached(
+            "SELECT state,
+                (SELECT COALESCE(SUM(n), 0) FROM item_counts WHERE tenant_id = ?1),
+                (SELECT COALESCE(MAX(n), 0) FROM item_counts WHERE tenant_id = ?1 AND connection_id = ?2)
+             FROM connections WHERE tenant_id = ?1 AND id = ?2",
+        )?
+        .query_row(params![tenant.as_str(), connection_id.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    row.map(|(raw, in_tenant, in_connection)| {
+        let state = ConnectionState::parse(&raw).ok_or_else(|| {
+            StoreError::Corrupt(format!("connection {connection_id}: state '{raw}'"))
+        })?;
+        let counts = ItemCounts {
+            in_tenant: in_tenant.max(0) as u64,
+            in_connection: in_connection.max(0) as u64,
+        };
+        Ok((state, counts))
+    })
+    .transpose()
+}
+
+/// The items a tenant holds and those of one of its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemCounts {
+    pub in_tenant: u64,
+    pub in_connection: u64,
 }
 
 /// The columns of an item row after its key, in statement order (`?4` to `?9`): the ACL and
@@ -299,6 +357,9 @@ pub fn insert_activities(
     item_id: &ItemId,
     activities: &[ExternalActivity],
 ) -> Result<(), StoreError> {
+    if activities.is_empty() {
+        return Ok(());
+    }
     let mut statement = db.prepare_cached(
         "INSERT INTO activities (tenant_id, connection_id, item_id, type, start_date_time, performed_by_id, performed_by_type)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -3,8 +3,9 @@
 //! One rusqlite connection lives on a dedicated thread; async code sends it closures and awaits
 //! the answer, so no database call ever runs on an async worker thread.
 //! Write jobs that queue up while a transaction is open are group-committed: each runs in its
-//! own savepoint (a failing job rolls back alone) and every job's answer is sent only after the
-//! shared `COMMIT` returned, so an acknowledged write is durable.
+//! own savepoint (a failing job rolls back alone), or, when it changes rows only after all its
+//! checks, in none (should it fail after a change, the batch is rolled back); every job's answer
+//! is sent only after the shared `COMMIT` returned, so an acknowledged write is durable.
 //! Every SQL function in the submodules takes the tenant first.
 
 pub mod applications;
@@ -70,8 +71,8 @@ type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// Work to do on the store thread once a write has committed.
 pub type Effect = Box<dyn FnOnce() + Send>;
 
-/// The transaction a write job runs in. `poisoned` is set when a job's savepoint could not be
-/// rolled back, so the whole batch must be: the job's partial writes may still be in it.
+/// The transaction a write job runs in. `poisoned` is set when a failed job's writes cannot be
+/// rolled back alone (its savepoint could not be, or it had none), so the whole batch must be.
 struct Batch<'a> {
     connection: &'a Connection,
     poisoned: std::cell::Cell<bool>,
@@ -212,10 +213,37 @@ impl Store {
         E: Send + 'static,
         F: FnOnce(&Connection) -> Result<(R, Option<Effect>), JobError<E>> + Send + 'static,
     {
-        self.submit(write).await
+        self.submit_as(Isolation::Savepoint, write).await
+    }
+
+    /// `write_or_refuse_with_effect` for a job that checks first and changes rows last: it may
+    /// refuse only before its first change. It then needs no savepoint of its own, which saves
+    /// two statements and a copy of every page it touches into the savepoint journal (the item
+    /// `PUT`s of an ingest). Should it fail after changing rows all the same (a store error, a
+    /// panic), the whole batch is rolled back and its other jobs are answered with the error:
+    /// nothing partial is ever committed.
+    pub async fn write_checking_first_with_effect<R, E, F>(
+        &self,
+        write: F,
+    ) -> Result<R, JobError<E>>
+    where
+        R: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&Connection) -> Result<(R, Option<Effect>), JobError<E>> + Send + 'static,
+    {
+        self.submit_as(Isolation::ChangesLast, write).await
     }
 
     async fn submit<R, X, F>(&self, write: F) -> Result<R, X>
+    where
+        R: Send + 'static,
+        X: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<(R, Option<Effect>), X> + Send + 'static,
+    {
+        self.submit_as(Isolation::Savepoint, write).await
+    }
+
+    async fn submit_as<R, X, F>(&self, isolation: Isolation, write: F) -> Result<R, X>
     where
         R: Send + 'static,
         X: From<StoreError> + Send + 'static,
@@ -231,7 +259,10 @@ impl Store {
                     let _ = reply.send(Err(X::from(error)));
                 });
             };
-            let result = in_savepoint(batch, write);
+            let result = match isolation {
+                Isolation::Savepoint => in_savepoint(batch, write),
+                Isolation::ChangesLast => changing_last(batch, write),
+            };
             Box::new(
                 move |commit: Result<(), StoreError>| match (commit, result) {
                     (Ok(()), Ok((value, effect))) => {
@@ -322,6 +353,37 @@ fn catch_panic<T>(work: impl FnOnce() -> T) -> Result<T, StoreError> {
         .map_err(|panic| StoreError::Panicked(crate::telemetry::panic_message(panic.as_ref())))
 }
 
+/// How a write job is kept apart from the others of its batch.
+#[derive(Clone, Copy)]
+enum Isolation {
+    /// In a savepoint of its own: whatever the job did is undone if it fails.
+    Savepoint,
+    /// Without one: the job fails only before its first change, or else fails the batch.
+    ChangesLast,
+}
+
+/// Runs a job that refuses only before its first change (`Store::write_checking_first_with_effect`).
+fn changing_last<R, X: From<StoreError>>(
+    batch: &Batch<'_>,
+    write: impl FnOnce(&Connection) -> Result<R, X>,
+) -> Result<R, X> {
+    let connection = batch.connection;
+    let changes_before = connection.total_changes();
+    let sequence_before = sequence::mark();
+    let result = match catch_panic(|| write(connection)) {
+        Ok(result) => result,
+        Err(panic) => Err(X::from(panic)),
+    };
+    if result.is_err() {
+        sequence::restore(sequence_before);
+        if connection.total_changes() != changes_before {
+            // Rows changed before the failure, and no savepoint can take them back.
+            batch.poisoned.set(true);
+        }
+    }
+    result
+}
+
 fn in_savepoint<R, X: From<StoreError>>(
     batch: &Batch<'_>,
     write: impl FnOnce(&Connection) -> Result<R, X>,
@@ -393,7 +455,10 @@ fn run_store_thread(connection: Connection, mut receiver: tokio::sync::mpsc::Rec
                     }
                 }
                 let failure = if batch.poisoned.get() {
-                    Some("a job's savepoint could not be rolled back".to_string())
+                    Some(
+                        "a job failed and what it had written could not be rolled back alone"
+                            .to_string(),
+                    )
                 } else if let Err(error) = sequence::persist(&connection) {
                     Some(error.to_string())
                 } else {
@@ -532,6 +597,130 @@ mod tests {
             4,
             "a restart continues after the stored number"
         );
+    }
+
+    /// Queues `first` and then `second` while the store thread is held up by a read, so that
+    /// both run in one batch in that order, and returns their answers.
+    fn in_one_batch<A, B>(
+        store: &Store,
+        first: impl std::future::Future<Output = A> + Send + 'static,
+        second: impl std::future::Future<Output = B> + Send + 'static,
+    ) -> (A, B)
+    where
+        A: Send + 'static,
+        B: Send + 'static,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, holding_up) = std::sync::mpsc::channel::<()>();
+        let holding = store.clone();
+        let hold = runtime.spawn(async move {
+            holding
+                .read(move |_| {
+                    started.send(()).ok();
+                    held.recv().ok();
+                    Ok(())
+                })
+                .await
+        });
+        holding_up.recv().unwrap();
+        // Both jobs are queued, in this order, while the store thread runs the read.
+        let queued = |n: usize| {
+            while store.jobs.max_capacity() - store.jobs.capacity() < n {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        };
+        let first = runtime.spawn(first);
+        queued(1);
+        let second = runtime.spawn(second);
+        queued(2);
+        release.send(()).unwrap();
+        runtime.block_on(hold).unwrap().unwrap();
+        (
+            runtime.block_on(first).unwrap(),
+            runtime.block_on(second).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_job_checking_first_that_refuses_before_writing_leaves_its_batch_alone() {
+        let store = store_with_probe_table(None);
+        let (refused, kept) = in_one_batch(
+            &store,
+            {
+                let store = store.clone();
+                async move {
+                    store
+                        .write_checking_first_with_effect(|db| {
+                            db.query_row("SELECT COUNT(*) FROM probe", [], |_| Ok(()))?;
+                            refuse::<((), Option<Effect>), &str>("no")
+                        })
+                        .await
+                }
+            },
+            {
+                let store = store.clone();
+                async move {
+                    store
+                        .write_or_refuse::<_, &str, _>(|db| {
+                            db.execute("INSERT INTO probe (n) VALUES (2)", [])?;
+                            Ok(())
+                        })
+                        .await
+                }
+            },
+        );
+        assert!(matches!(refused, Err(JobError::Refused("no"))));
+        assert!(kept.is_ok());
+        assert_eq!(count_rows(&store), 1);
+    }
+
+    #[test]
+    fn a_job_checking_first_that_fails_after_writing_rolls_its_whole_batch_back() {
+        let store = store_with_probe_table(None);
+        let (other, broken) = in_one_batch(
+            &store,
+            {
+                let store = store.clone();
+                async move {
+                    store
+                        .write_or_refuse::<_, &str, _>(|db| {
+                            db.execute("INSERT INTO probe (n) VALUES (2)", [])?;
+                            Ok(())
+                        })
+                        .await
+                }
+            },
+            {
+                let store = store.clone();
+                async move {
+                    store
+                        .write_checking_first_with_effect(|db| {
+                            db.execute("INSERT INTO probe (n) VALUES (1)", [])?;
+                            refuse::<((), Option<Effect>), &str>("too late")
+                        })
+                        .await
+                }
+            },
+        );
+        // Its change cannot be taken back alone: nothing of the batch is committed, and the
+        // job that ran before it in the batch is told so too (not that it succeeded).
+        assert!(matches!(broken, Err(JobError::Store(_))), "{broken:?}");
+        assert!(matches!(other, Err(JobError::Store(_))), "{other:?}");
+        assert_eq!(count_rows(&store), 0);
+        // The next batch is clean.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let later = runtime.block_on(store.write_checking_first_with_effect::<_, &str, _>(|db| {
+            db.execute("INSERT INTO probe (n) VALUES (3)", [])?;
+            Ok(((), None))
+        }));
+        assert!(later.is_ok());
+        assert_eq!(count_rows(&store), 1);
     }
 
     #[test]

@@ -101,8 +101,10 @@ enum Command {
 
 /// How long item changes may stay uncommitted while nobody searches: ingest then pays one
 /// tantivy commit (and the merges it leads to) per interval instead of one per batch, and a
-/// search commits at once what it waits for (`Command::Commit`).
-const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1000);
+/// search commits at once what it waits for (`Command::Commit`). Three seconds rather than one:
+/// fewer, larger segments to write and merge took 5 to 9% off the CPU of a 16-client ingest, and
+/// nothing reads the index without first asking for the commit it needs.
+const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 /// Item changes left uncommitted at most, whatever the interval.
 const MAX_UNCOMMITTED_CHANGES: usize = 20_000;
 

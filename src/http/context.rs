@@ -32,9 +32,8 @@ pub fn request_origin(parts: &axum::http::request::Parts) -> String {
         .headers
         .get(axum::http::header::HOST)
         .and_then(|value| value.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| parts.uri.authority().map(|authority| authority.to_string()))
-        .unwrap_or_else(|| "localhost".to_string());
+        .or_else(|| parts.uri.authority().map(|authority| authority.as_str()))
+        .unwrap_or("localhost");
     let scheme = if parts.extensions.get::<OverTls>().is_some() {
         "https"
     } else {
@@ -102,6 +101,14 @@ pub fn normalized_path(path: &str) -> Option<String> {
     if path == "/_emulator/ui/" || path.starts_with("/_emulator/ui/") {
         return None;
     }
+    if is_normal(path) {
+        return None;
+    }
+    rebuilt_path(path)
+}
+
+/// `normalized_path`, segment by segment.
+fn rebuilt_path(path: &str) -> Option<String> {
     let mut segments: Vec<String> = Vec::new();
     for segment in path.split('/').filter(|segment| !segment.is_empty()) {
         match split_key_segment(segment) {
@@ -115,6 +122,20 @@ pub fn normalized_path(path: &str) -> Option<String> {
     }
     let normalized = format!("/{}", segments.join("/"));
     (normalized != path).then_some(normalized)
+}
+
+/// Whether `path` is already what `normalized_path` would make of it, told without allocating
+/// (the path of nearly every request): no empty segment, no `name(key)` segment, no `%24ref`.
+fn is_normal(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    let Some(segments) = path.strip_prefix('/') else {
+        return false;
+    };
+    segments.split('/').all(|segment| {
+        !segment.is_empty() && !segment.contains('(') && !segment.eq_ignore_ascii_case("%24ref")
+    })
 }
 
 /// Splits `name('key')` (quotes possibly percent-encoded as `%27`) into the name and the key,
@@ -414,6 +435,18 @@ fn first_unknown_segment<'a>(segments: &[&'a str]) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The allocation-free check never skips a path that would be rewritten.
+        #[test]
+        fn a_path_told_normal_is_left_as_it_is(path in "/[a-zA-Z0-9/()'%$.:@-]{0,40}") {
+            if is_normal(&path) {
+                prop_assert_eq!(rebuilt_path(&path), None);
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

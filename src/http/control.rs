@@ -49,15 +49,11 @@ fn unauthorized(error: ApiError) -> Response {
 
 /// The decoded path segments after the version (`/v1.0/external/connections/c1` gives
 /// `external`, `connections`, `c1`).
-fn segments_after_version(path: &str) -> Vec<String> {
+fn segments_after_version(path: &str) -> Vec<std::borrow::Cow<'_, str>> {
     path.split('/')
         .filter(|segment| !segment.is_empty())
         .skip(1)
-        .map(|segment| {
-            percent_encoding::percent_decode_str(segment)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        .map(|segment| percent_encoding::percent_decode_str(segment).decode_utf8_lossy())
         .collect()
 }
 
@@ -77,16 +73,19 @@ pub async fn graph_control(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let authenticated =
-        crate::auth::authenticate(state.config.auth, &state.identity.key, time, authorization);
     // A refused token's claims are not believed: its journal entry goes under no tenant, so a
     // forged `tid` cannot put entries into another tenant's report.
-    let mut caller = match &authenticated {
-        Ok(caller) => caller.clone(),
-        Err(_) => {
+    let (mut caller, refused) = match crate::auth::authenticate(
+        state.config.auth,
+        &state.identity.key,
+        time,
+        authorization,
+    ) {
+        Ok(caller) => (caller, None),
+        Err(failure) => {
             let mut unchecked = crate::auth::caller_from_authorization(authorization);
             unchecked.tenant = crate::domain::ids::TenantId::unauthenticated();
-            unchecked
+            (unchecked, Some(failure))
         }
     };
     let client_request_id = request
@@ -112,7 +111,7 @@ pub async fn graph_control(
     let mut throttled = false;
 
     let response = 'answer: {
-        if let Err(failure) = authenticated {
+        if let Some(failure) = refused {
             break 'answer unauthorized(ApiError::new(
                 ErrorCode::InvalidAuthenticationToken,
                 failure.message(),

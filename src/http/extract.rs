@@ -61,7 +61,7 @@ impl FromRequestParts<AppState> for GraphRequest {
             .get_all(header::ACCEPT)
             .iter()
             .filter_map(|value| value.to_str().ok())
-            .any(|value| value.to_ascii_lowercase().contains("odata.metadata=none"));
+            .any(|value| contains_ignoring_case(value, "odata.metadata=none"));
         let prefer: Vec<String> = parts
             .headers
             .get_all("prefer")
@@ -70,22 +70,22 @@ impl FromRequestParts<AppState> for GraphRequest {
             .flat_map(|value| value.split(','))
             .map(|preference| preference.trim().to_ascii_lowercase())
             .collect();
-        // Read once, by the control middleware, which authenticates every Graph request.
-        let caller = parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .unwrap_or_else(|| {
-                auth::caller_from_authorization(
-                    parts
-                        .headers
-                        .get(header::AUTHORIZATION)
-                        .and_then(|value| value.to_str().ok()),
-                )
-            });
+        // Read once, by the control middleware, which authenticates every Graph request; taken
+        // rather than copied, as nothing else reads it.
+        let caller = parts.extensions.remove::<Caller>().unwrap_or_else(|| {
+            auth::caller_from_authorization(
+                parts
+                    .headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|value| value.to_str().ok()),
+            )
+        });
+        let mut base_url = origin;
+        base_url.push('/');
+        base_url.push_str(version.as_str());
         Ok(GraphRequest {
             version,
-            base_url: format!("{origin}/{}", version.as_str()),
+            base_url,
             metadata_none,
             include_unknown_enum_members: prefer
                 .iter()
@@ -94,6 +94,13 @@ impl FromRequestParts<AppState> for GraphRequest {
             caller,
         })
     }
+}
+
+/// Whether `text` contains the lowercase ASCII `needle`, in any letter case.
+fn contains_ignoring_case(text: &str, needle: &str) -> bool {
+    text.as_bytes()
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 impl GraphRequest {
@@ -226,7 +233,15 @@ pub fn json_kind(value: &Value) -> &'static str {
 pub struct Members<'a> {
     map: &'a Map<String, Value>,
     type_name: &'static str,
-    path: String,
+    path: MembersPath,
+}
+
+/// Where the object sits in the body, for error targets; written out only for an error.
+enum MembersPath {
+    Root,
+    Named(String),
+    /// The element at an index of a list member: `acl[3]`.
+    Element(&'static str, usize),
 }
 
 impl<'a> Members<'a> {
@@ -234,7 +249,30 @@ impl<'a> Members<'a> {
         Members {
             map,
             type_name,
-            path: String::new(),
+            path: MembersPath::Root,
+        }
+    }
+
+    /// Members of the object at `list[index]` (an element of a list member).
+    pub fn element(
+        map: &'a Map<String, Value>,
+        type_name: &'static str,
+        list: &'static str,
+        index: usize,
+    ) -> Members<'a> {
+        Members {
+            map,
+            type_name,
+            path: MembersPath::Element(list, index),
+        }
+    }
+
+    /// Where the object sits in the body (`acl[3]`), empty at the top level.
+    pub fn path(&self) -> String {
+        match &self.path {
+            MembersPath::Root => String::new(),
+            MembersPath::Named(path) => path.clone(),
+            MembersPath::Element(list, index) => format!("{list}[{index}]"),
         }
     }
 
@@ -269,10 +307,11 @@ impl<'a> Members<'a> {
     }
 
     fn target(&self, name: &str) -> String {
-        if self.path.is_empty() {
+        let path = self.path();
+        if path.is_empty() {
             name.to_string()
         } else {
-            format!("{}.{name}", self.path)
+            format!("{path}.{name}")
         }
     }
 
@@ -294,7 +333,7 @@ impl<'a> Members<'a> {
         Members {
             map,
             type_name,
-            path,
+            path: MembersPath::Named(path),
         }
     }
 
@@ -332,10 +371,15 @@ impl<'a> Members<'a> {
     }
 
     pub fn string(&self, name: &str) -> Result<Option<Option<String>>, ApiError> {
+        Ok(self.str(name)?.map(|text| text.map(str::to_string)))
+    }
+
+    /// `string`, borrowed from the body.
+    pub fn str(&self, name: &str) -> Result<Option<Option<&'a str>>, ApiError> {
         match self.map.get(name) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
-            Some(Value::String(text)) => Ok(Some(Some(text.clone()))),
+            Some(Value::String(text)) => Ok(Some(Some(text.as_str()))),
             Some(other) => Err(self.wrong_kind(name, "Edm.String", other)),
         }
     }

@@ -62,7 +62,10 @@ pub async fn put(
         item: &stored,
         activities: true,
     };
-    let bytes = serde_json::to_vec(&body).map_err(|error| {
+    // About the size of the body sent: grown once or not at all, instead of doubling from empty.
+    let mut bytes =
+        Vec::with_capacity(ANSWER_CAPACITY + stored.content.as_ref().map_or(0, |c| c.value.len()));
+    serde_json::to_writer(&mut bytes, &body).map_err(|error| {
         ApiError::from(service::Error::Internal(format!("item answer: {error}")))
     })?;
     Ok((
@@ -74,6 +77,9 @@ pub async fn put(
     )
         .into_response())
 }
+
+/// Bytes reserved for an item answer beyond its content's text.
+const ANSWER_CAPACITY: usize = 1024;
 
 /// An item as Graph answers a write (`item_properties`, then `activities: []` when asked for),
 /// serialized from the item itself: its properties are not copied into a JSON tree first.
@@ -173,8 +179,9 @@ pub(super) fn read_item(
     version: ApiVersion,
 ) -> Result<(ExternalItem, Vec<ExternalActivity>), ApiError> {
     // Moved out of the body rather than copied (the other members keep their order, so the
-    // first unknown member reported stays the same); checked below in its turn.
+    // first unknown member reported stays the same); each is checked below in its turn.
     let properties = body.shift_remove("properties");
+    let content = body.shift_remove("content");
     let members = Members::new(&body, ITEM_TYPE);
     allow_item_members(&members)?;
     check_body_id(&members, &item_id)?;
@@ -192,7 +199,7 @@ pub(super) fn read_item(
         Some(Value::Object(properties)) => properties,
         Some(_) => return Err(ApiError::new(ErrorCode::BadRequest, "Property properties in payload has a value that does not match schema: it must be an object.").with_target("properties")),
     };
-    let content = parse_content(members.get("content"))?;
+    let content = parse_content(content)?;
     let activities = match members.get("activities") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(activities)) if activities.len() > MAX_ACTIVITIES_PER_CALL => {
@@ -261,7 +268,7 @@ pub async fn update(
         },
         content: match members.get("content") {
             None => None,
-            value => Some(parse_content(value)?),
+            value => Some(parse_content(value.cloned())?),
         },
     };
     let connection_id = ConnectionId::lookup(&connection_id);
@@ -496,40 +503,41 @@ fn parse_acl(value: &Value, version: ApiVersion) -> Result<Vec<AclEntry>, ApiErr
         .iter()
         .enumerate()
         .map(|(index, entry)| {
-            let target = format!("acl[{index}]");
+            // Error targets are written out only for an error: an item's entries are many.
+            let target = || format!("acl[{index}]");
             let Value::Object(map) = entry else {
-                return Err(ApiError::deserialization(format!("{target} must be an object.")).with_target(target));
+                return Err(ApiError::deserialization(format!("{} must be an object.", target())).with_target(target()));
             };
-            let members = Members::nested(map, ACL_TYPE, target.clone());
+            let members = Members::element(map, ACL_TYPE, "acl", index);
             members.allow_only(declared)?;
-            let required = |name: &str| -> Result<String, ApiError> {
-                match members.string(name)? {
+            let required = |name: &str| -> Result<&str, ApiError> {
+                match members.str(name)? {
                     Some(Some(text)) => Ok(text),
-                    _ => Err(ApiError::invalid(format!("{target} needs '{name}'.")).with_target(format!("{target}.{name}"))),
+                    _ => Err(ApiError::invalid(format!("{} needs '{name}'.", target())).with_target(format!("{}.{name}", target()))),
                 }
             };
             let raw_type = required("type")?;
-            let acl_type = AclType::parse(&raw_type).ok_or_else(|| {
+            let acl_type = AclType::parse(raw_type).ok_or_else(|| {
                 let names: Vec<&str> = AclType::ALL.iter().map(|t| t.as_str()).collect();
-                ApiError::invalid(format!("{target}: '{raw_type}' is not an acl type; use one of: {}.", names.join(", ")))
-                    .with_target(format!("{target}.type"))
+                ApiError::invalid(format!("{}: '{raw_type}' is not an acl type; use one of: {}.", target(), names.join(", ")))
+                    .with_target(format!("{}.type", target()))
             })?;
             let value = required("value")?;
             let raw_access = required("accessType")?;
-            let access_type = AccessType::parse(&raw_access).ok_or_else(|| {
-                ApiError::invalid(format!("{target}: '{raw_access}' is not an accessType; use grant or deny."))
-                    .with_target(format!("{target}.accessType"))
+            let access_type = AccessType::parse(raw_access).ok_or_else(|| {
+                ApiError::invalid(format!("{}: '{raw_access}' is not an accessType; use grant or deny.", target()))
+                    .with_target(format!("{}.accessType", target()))
             })?;
-            let identity_source = match members.string("identitySource")? {
+            let identity_source = match members.str("identitySource")? {
                 None | Some(None) => None,
-                Some(Some(raw)) => Some(IdentitySource::parse(&raw).ok_or_else(|| {
-                    ApiError::invalid(format!("{target}: '{raw}' is not an identitySource; use azureActiveDirectory or external."))
-                        .with_target(format!("{target}.identitySource"))
+                Some(Some(raw)) => Some(IdentitySource::parse(raw).ok_or_else(|| {
+                    ApiError::invalid(format!("{}: '{raw}' is not an identitySource; use azureActiveDirectory or external.", target()))
+                        .with_target(format!("{}.identitySource", target()))
                 })?),
             };
             let entry = AclEntry {
                 acl_type,
-                value,
+                value: value.to_string(),
                 access_type,
                 identity_source,
             };
@@ -539,8 +547,8 @@ fn parse_acl(value: &Value, version: ApiVersion) -> Result<Vec<AclEntry>, ApiErr
         .collect()
 }
 
-fn parse_content(value: Option<&Value>) -> Result<Option<ItemContent>, ApiError> {
-    let map = match value {
+fn parse_content(value: Option<Value>) -> Result<Option<ItemContent>, ApiError> {
+    let mut map = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(map)) => map,
         Some(_) => {
@@ -550,13 +558,13 @@ fn parse_content(value: Option<&Value>) -> Result<Option<ItemContent>, ApiError>
         }
     };
     let members = Members::nested(
-        map,
+        &map,
         "microsoft.graph.externalConnectors.externalItemContent",
         "content".into(),
     );
     members.allow_only(&["type", "value"])?;
-    let content_type = match members.string("type")? {
-        Some(Some(raw)) => ContentType::parse(&raw).ok_or_else(|| {
+    let content_type = match members.str("type")? {
+        Some(Some(raw)) => ContentType::parse(raw).ok_or_else(|| {
             ApiError::invalid(format!(
                 "content.type '{raw}' is not supported; use text or html."
             ))
@@ -567,8 +575,9 @@ fn parse_content(value: Option<&Value>) -> Result<Option<ItemContent>, ApiError>
                 .with_target("content.type"))
         }
     };
-    let value = match members.get("value") {
-        Some(Value::String(text)) => text.clone(),
+    // Moved out of the body: the content is most of an item.
+    let value = match map.shift_remove("value") {
+        Some(Value::String(text)) => text,
         None | Some(Value::Null) => String::new(),
         Some(_) => {
             return Err(

@@ -16,12 +16,12 @@ pub async fn authorize(
     state: &AppState,
     caller: &mut Caller,
     method: &str,
-    segments: &[String],
+    segments: &[std::borrow::Cow<'_, str>],
 ) -> Result<(), Error> {
     if state.config.auth != AuthMode::Strict {
         return Ok(());
     }
-    let borrowed: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let borrowed: Vec<&str> = segments.iter().map(|segment| segment.as_ref()).collect();
     let Some(operation) = Operation::classify(method, &borrowed) else {
         return Ok(());
     };

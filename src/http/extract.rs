@@ -139,24 +139,54 @@ impl JsonObject {
         state: &AppState,
         limit: usize,
     ) -> Result<JsonObject, ApiError> {
+        JsonBody::read(request, state, limit)
+            .await?
+            .into_object()
+            .await
+            .map(JsonObject)
+    }
+}
+
+/// A request body that must be one JSON object, read within the configured size cap (its media
+/// type, size and arrival checked) but not parsed yet: for handlers that read a common shape
+/// straight into types, and fall back to `into_object` for everything else.
+#[derive(Debug)]
+pub struct JsonBody(pub axum::body::Bytes);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<JsonBody, ApiError> {
+        JsonBody::read(request, state, state.config.max_body_bytes).await
+    }
+}
+
+impl JsonBody {
+    /// Reads the body, of at most `limit` bytes.
+    pub async fn read(
+        request: Request,
+        state: &AppState,
+        limit: usize,
+    ) -> Result<JsonBody, ApiError> {
         if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-            let content_type = content_type
-                .to_str()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let essence = content_type
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            if !(essence == "application/json"
-                || essence.ends_with("+json")
-                || essence == "text/json")
-            {
+            let content_type = content_type.to_str().unwrap_or_default();
+            let essence = content_type.split(';').next().unwrap_or_default().trim();
+            let is_json = |essence: &str| {
+                essence.eq_ignore_ascii_case("application/json")
+                    || essence.eq_ignore_ascii_case("text/json")
+                    || essence
+                        .len()
+                        .checked_sub("+json".len())
+                        .and_then(|start| essence.get(start..))
+                        .is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))
+            };
+            if !is_json(essence) {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedMediaType,
-                    format!("The content type '{essence}' is not supported; send the body as application/json."),
+                    format!(
+                        "The content type '{}' is not supported; send the body as application/json.",
+                        essence.to_ascii_lowercase()
+                    ),
                 ));
             }
         }
@@ -190,7 +220,18 @@ impl JsonObject {
                 "The request body is empty; a JSON object is required.",
             ));
         }
-        let large = bytes.len() > LARGE_BODY_BYTES;
+        Ok(JsonBody(bytes))
+    }
+
+    /// Whether parsing the body is better done off the async workers.
+    pub fn is_large(&self) -> bool {
+        self.0.len() > LARGE_BODY_BYTES
+    }
+
+    /// The body as a JSON object.
+    pub async fn into_object(self) -> Result<Map<String, Value>, ApiError> {
+        let large = self.is_large();
+        let bytes = self.0;
         let parse = move || {
             serde_json::from_slice::<Value>(&bytes).map_err(|error| {
                 ApiError::deserialization(format!("The request body is not valid JSON: {error}."))
@@ -205,7 +246,7 @@ impl JsonObject {
             parse()?
         };
         match value {
-            Value::Object(map) => Ok(JsonObject(map)),
+            Value::Object(map) => Ok(map),
             other => Err(ApiError::deserialization(format!(
                 "The request body must be a JSON object, not {}.",
                 json_kind(&other)

@@ -136,13 +136,22 @@ impl AclEntry {
 impl AclPrincipal {
     /// The index term for this principal: `u:<id>`, `g:<id>`, `x:<id>`, `everyone`, `everyoneExceptGuests`.
     pub fn term(&self) -> String {
-        match self {
-            AclPrincipal::User(id) => format!("u:{id}"),
-            AclPrincipal::Group(id) => format!("g:{id}"),
-            AclPrincipal::ExternalGroup(id) => format!("x:{id}"),
-            AclPrincipal::Everyone => "everyone".into(),
-            AclPrincipal::EveryoneExceptGuests => "everyoneExceptGuests".into(),
-        }
+        let mut term = String::new();
+        self.write_term(&mut term);
+        term
+    }
+
+    /// `term`, appended to `out` (the indexer reuses one buffer for every entry).
+    pub fn write_term(&self, out: &mut String) {
+        let (prefix, id) = match self {
+            AclPrincipal::User(id) => ("u:", id.as_str()),
+            AclPrincipal::Group(id) => ("g:", id.as_str()),
+            AclPrincipal::ExternalGroup(id) => ("x:", id.as_str()),
+            AclPrincipal::Everyone => ("everyone", ""),
+            AclPrincipal::EveryoneExceptGuests => ("everyoneExceptGuests", ""),
+        };
+        out.push_str(prefix);
+        out.push_str(id);
     }
 }
 

@@ -56,7 +56,7 @@ pub fn summary_text(item: &ExternalItem, schema: &Schema) -> String {
     let mut text = item
         .content
         .as_ref()
-        .map(|c| c.searchable_text())
+        .map(|c| c.searchable_text().into_owned())
         .unwrap_or_default();
     if text.trim().is_empty() {
         text = schema

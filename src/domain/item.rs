@@ -39,10 +39,10 @@ pub struct ItemContent {
 
 impl ItemContent {
     /// The text the index sees: HTML tags removed and entities decoded.
-    pub fn searchable_text(&self) -> String {
+    pub fn searchable_text(&self) -> std::borrow::Cow<'_, str> {
         match self.content_type {
-            ContentType::Text => self.value.clone(),
-            ContentType::Html => strip_html(&self.value),
+            ContentType::Text => std::borrow::Cow::Borrowed(&self.value),
+            ContentType::Html => std::borrow::Cow::Owned(strip_html(&self.value)),
         }
     }
 }

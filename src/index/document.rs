@@ -15,12 +15,15 @@ pub fn build(mapping: &IndexMapping, item: &ExternalItem, seq: u64) -> TantivyDo
     if let Some(content) = &item.content {
         document.add_text(mapping.content, content.searchable_text());
     }
+    let mut term = String::new();
     for entry in &item.acl {
         let field = match entry.access_type {
             AccessType::Grant => mapping.acl_grant,
             AccessType::Deny => mapping.acl_deny,
         };
-        document.add_text(field, entry.principal().term());
+        term.clear();
+        entry.principal().write_term(&mut term);
+        document.add_text(field, &term);
     }
     for (name, value) in &item.properties {
         if name.contains('@') {

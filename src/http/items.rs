@@ -207,10 +207,32 @@ mod well_formed {
     #[serde(deny_unknown_fields)]
     pub(super) struct Item<'a> {
         #[serde(borrow)]
-        acl: Vec<Ace<'a>>,
+        acl: Vec<ObjectOnly<Ace<'a>>>,
         properties: Map<String, Value>,
         #[serde(default, borrow)]
-        content: Option<Content<'a>>,
+        content: Option<ObjectOnly<Content<'a>>>,
+    }
+
+    /// `T` read only from a JSON object: a derived struct also takes an array of its members'
+    /// values, which Graph refuses.
+    struct ObjectOnly<T>(T);
+
+    impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Members<T>(std::marker::PhantomData<T>);
+            impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Members<T> {
+                type Value = T;
+                fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    formatter.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                    T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                }
+            }
+            deserializer
+                .deserialize_map(Members(std::marker::PhantomData))
+                .map(ObjectOnly)
+        }
     }
 
     #[derive(serde::Deserialize)]
@@ -233,14 +255,16 @@ mod well_formed {
 
     /// The body, when it has the common shape.
     pub(super) fn read(bytes: &[u8]) -> Option<Item<'_>> {
-        serde_json::from_slice(bytes).ok()
+        serde_json::from_slice::<ObjectOnly<Item>>(bytes)
+            .ok()
+            .map(|item| item.0)
     }
 
     impl Item<'_> {
         /// The item, when its members make a valid one as `read_item` would read it.
         pub(super) fn into_item(self, id: ItemId) -> Option<ExternalItem> {
             let mut acl = Vec::with_capacity(self.acl.len());
-            for (index, ace) in self.acl.into_iter().enumerate() {
+            for (index, ObjectOnly(ace)) in self.acl.into_iter().enumerate() {
                 let entry = AclEntry {
                     acl_type: AclType::parse(&ace.acl_type)?,
                     value: ace.value,
@@ -252,7 +276,7 @@ mod well_formed {
             }
             let content = match self.content {
                 None => None,
-                Some(content) => Some(ItemContent {
+                Some(ObjectOnly(content)) => Some(ItemContent {
                     content_type: ContentType::parse(&content.content_type)?,
                     value: content.value,
                 }),
@@ -915,7 +939,9 @@ mod tests {
         ];
         let extra = proptest::option::weighted(0.25, (extra_name, member_value()));
         let dropped = proptest::option::weighted(0.1, 0..names.len());
-        (values, extra, dropped)
+        let as_array = proptest::bool::weighted(0.1);
+        let values_in_a_list = values.clone();
+        let object = (values, extra, dropped)
             .prop_map(move |(values, extra, dropped)| {
                 let mut members: Vec<String> = names
                     .iter()
@@ -930,7 +956,11 @@ mod tests {
                 members
             })
             .prop_shuffle()
-            .prop_map(|members| format!("{{{}}}", members.join(",")))
+            .prop_map(|members| format!("{{{}}}", members.join(",")));
+        // The members' values in a list, in the order a derived struct would take them.
+        let list = values_in_a_list.prop_map(|values| format!("[{}]", values.join(",")));
+        (as_array, object, list)
+            .prop_map(|(as_array, object, list)| if as_array { list } else { object })
             .boxed()
     }
 
@@ -1029,6 +1059,9 @@ mod tests {
             r#"{"acl":[{"type":"everyone","value":"everyone","accessType":"grant","identitySource":"external"}],"properties":{}}"#,
             r#"{"acl":[{"type":"nobody","value":"x","accessType":"grant"}],"properties":{}}"#,
             r#"{"acl":[],"acl":[],"properties":{}}"#,
+            r#"[[["everyone","everyone","grant"]],{"title":"x"}]"#,
+            r#"{"acl":[["everyone","everyone","grant"]],"properties":{}}"#,
+            r#"{"acl":[],"properties":{},"content":["text","hi"]}"#,
         ] {
             assert!(read_typed(other.as_bytes()).is_none(), "{other}");
         }

@@ -381,6 +381,11 @@ fn changing_last<R, X: From<StoreError>>(
             batch.poisoned.set(true);
         }
     }
+    if connection.is_autocommit() {
+        // SQLite ended the batch's transaction itself (after a full disk or an I/O error, say):
+        // the jobs after this one would each commit on their own.
+        batch.poisoned.set(true);
+    }
     result
 }
 
@@ -720,6 +725,42 @@ mod tests {
             Ok(((), None))
         }));
         assert!(later.is_ok());
+        assert_eq!(count_rows(&store), 1);
+    }
+
+    #[test]
+    fn a_job_checking_first_whose_transaction_sqlite_ended_stops_its_batch() {
+        let store = store_with_probe_table(None);
+        let (ended, next) = in_one_batch(
+            &store,
+            {
+                let store = store.clone();
+                async move {
+                    store
+                        .write_checking_first_with_effect(|db| {
+                            // As SQLite does by itself after some errors (a full disk).
+                            db.execute_batch("ROLLBACK")?;
+                            refuse::<((), Option<Effect>), &str>("failed")
+                        })
+                        .await
+                }
+            },
+            {
+                let store = store.clone();
+                async move {
+                    store
+                        .write_or_refuse::<_, &str, _>(|db| {
+                            db.execute("INSERT INTO probe (n) VALUES (2)", [])?;
+                            Ok(())
+                        })
+                        .await
+                }
+            },
+        );
+        assert!(ended.is_err());
+        // The next job did not run outside any transaction (committing on its own while told
+        // it failed): it ran in the next batch, and what it was told is what happened.
+        assert!(next.is_ok(), "{next:?}");
         assert_eq!(count_rows(&store), 1);
     }
 

@@ -79,11 +79,14 @@ pub fn insert(
     item: &ExternalItem,
     seq: u64,
 ) -> Result<(), StoreError> {
-    let c = ItemColumns::of(item, seq)?;
-    db.prepare_cached("INSERT INTO items (tenant_id, connection_id, id, acl, properties, content_type, content, seq, sensitivity_label_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?
-.execute(params![tenant.as_str(), connection_id.as_str(), item.id.as_str(), c.acl, c.properties, c.content_type, c.content, c.seq, c.label])?;
-    add_to_counts(db, tenant, connection_id, 1, seq as i64)
+    if insert_if_new(db, tenant, connection_id, item, seq)? {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "item '{}' of connection '{connection_id}' is already stored",
+            item.id
+        )))
+    }
 }
 
 /// Adds the item (version `seq`) and counts it, unless one with its id exists: then nothing

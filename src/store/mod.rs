@@ -604,6 +604,22 @@ mod tests {
         );
     }
 
+    /// A job (in a savepoint of its own) that adds a row to `probe`.
+    fn insert_probe_row(
+        store: &Store,
+    ) -> impl std::future::Future<Output = Result<(), JobError<&'static str>>> + Send + 'static
+    {
+        let store = store.clone();
+        async move {
+            store
+                .write_or_refuse::<_, &str, _>(|db| {
+                    db.execute("INSERT INTO probe (n) VALUES (2)", [])?;
+                    Ok(())
+                })
+                .await
+        }
+    }
+
     /// Queues `first` and then `second` while the store thread is held up by a read, so that
     /// both run in one batch in that order, and returns their answers.
     fn in_one_batch<A, B>(
@@ -666,17 +682,7 @@ mod tests {
                         .await
                 }
             },
-            {
-                let store = store.clone();
-                async move {
-                    store
-                        .write_or_refuse::<_, &str, _>(|db| {
-                            db.execute("INSERT INTO probe (n) VALUES (2)", [])?;
-                            Ok(())
-                        })
-                        .await
-                }
-            },
+            insert_probe_row(&store),
         );
         assert!(matches!(refused, Err(JobError::Refused("no"))));
         assert!(kept.is_ok());
@@ -686,31 +692,17 @@ mod tests {
     #[test]
     fn a_job_checking_first_that_fails_after_writing_rolls_its_whole_batch_back() {
         let store = store_with_probe_table(None);
-        let (other, broken) = in_one_batch(
-            &store,
-            {
-                let store = store.clone();
-                async move {
-                    store
-                        .write_or_refuse::<_, &str, _>(|db| {
-                            db.execute("INSERT INTO probe (n) VALUES (2)", [])?;
-                            Ok(())
-                        })
-                        .await
-                }
-            },
-            {
-                let store = store.clone();
-                async move {
-                    store
-                        .write_checking_first_with_effect(|db| {
-                            db.execute("INSERT INTO probe (n) VALUES (1)", [])?;
-                            refuse::<((), Option<Effect>), &str>("too late")
-                        })
-                        .await
-                }
-            },
-        );
+        let (other, broken) = in_one_batch(&store, insert_probe_row(&store), {
+            let store = store.clone();
+            async move {
+                store
+                    .write_checking_first_with_effect(|db| {
+                        db.execute("INSERT INTO probe (n) VALUES (1)", [])?;
+                        refuse::<((), Option<Effect>), &str>("too late")
+                    })
+                    .await
+            }
+        });
         // Its change cannot be taken back alone: nothing of the batch is committed, and the
         // job that ran before it in the batch is told so too (not that it succeeded).
         assert!(matches!(broken, Err(JobError::Store(_))), "{broken:?}");
@@ -745,17 +737,7 @@ mod tests {
                         .await
                 }
             },
-            {
-                let store = store.clone();
-                async move {
-                    store
-                        .write_or_refuse::<_, &str, _>(|db| {
-                            db.execute("INSERT INTO probe (n) VALUES (2)", [])?;
-                            Ok(())
-                        })
-                        .await
-                }
-            },
+            insert_probe_row(&store),
         );
         assert!(ended.is_err());
         // The next job did not run outside any transaction (committing on its own while told

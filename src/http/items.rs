@@ -82,7 +82,7 @@ pub async fn put(
     // About the size of the body sent: grown once or not at all, instead of doubling from empty.
     let mut bytes =
         Vec::with_capacity(ANSWER_CAPACITY + stored.content.as_ref().map_or(0, |c| c.value.len()));
-    serde_json::to_writer(&mut bytes, &body).map_err(|error| {
+    body.write_to(&mut bytes).map_err(|error| {
         ApiError::from(service::Error::Internal(format!("item answer: {error}")))
     })?;
     Ok((
@@ -99,7 +99,8 @@ pub async fn put(
 const ANSWER_CAPACITY: usize = 1024;
 
 /// An item as Graph answers a write (`item_properties`, then `activities: []` when asked for),
-/// serialized from the item itself: its properties are not copied into a JSON tree first.
+/// written from the item itself: its properties are not copied into a JSON tree first, and its
+/// content's text, the bulk of most items, is escaped by `write_json_string`.
 struct ItemBody<'a> {
     context: Option<String>,
     version: ApiVersion,
@@ -107,10 +108,9 @@ struct ItemBody<'a> {
     activities: bool,
 }
 
-impl serde::Serialize for ItemBody<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-
+impl ItemBody<'_> {
+    /// Appends the answer's JSON to `out`, as compact as serde_json writes it.
+    fn write_to(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         struct Acl<'a>(ApiVersion, &'a [AclEntry]);
         impl serde::Serialize for Acl<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -125,6 +125,7 @@ impl serde::Serialize for ItemBody<'_> {
         struct AclEntryBody<'a>(ApiVersion, &'a AclEntry);
         impl serde::Serialize for AclEntryBody<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
                 let entry = self.1;
                 let mut map = serializer.serialize_map(None)?;
                 map.serialize_entry("type", entry.acl_type.as_str())?;
@@ -140,53 +141,89 @@ impl serde::Serialize for ItemBody<'_> {
         }
 
         let item = self.item;
-        let mut map = serializer.serialize_map(None)?;
+        out.push(b'{');
         if let Some(context) = &self.context {
-            map.serialize_entry("@odata.context", context)?;
+            out.extend_from_slice(b"\"@odata.context\":");
+            write_json_string(out, context);
+            out.push(b',');
         }
-        map.serialize_entry("id", item.id.as_str())?;
-        map.serialize_entry("acl", &Acl(self.version, &item.acl))?;
-        map.serialize_entry("properties", &item.properties)?;
+        out.extend_from_slice(b"\"id\":");
+        write_json_string(out, item.id.as_str());
+        out.extend_from_slice(b",\"acl\":");
+        serde_json::to_writer(&mut *out, &Acl(self.version, &item.acl))?;
+        out.extend_from_slice(b",\"properties\":");
+        serde_json::to_writer(&mut *out, &item.properties)?;
         match &item.content {
-            Some(content) => map.serialize_entry(
-                "content",
-                &ContentBody(&content.value, content.content_type.as_str()),
-            )?,
-            None => map.serialize_entry("content", &())?,
+            Some(content) => {
+                out.extend_from_slice(b",\"content\":{\"value\":");
+                write_json_string(out, &content.value);
+                out.extend_from_slice(b",\"type\":");
+                write_json_string(out, content.content_type.as_str());
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b",\"content\":null"),
         }
         if let Some(label) = &item.sensitivity_label_id {
-            map.serialize_entry("informationProtectionLabel", &LabelBody(label))?;
+            out.extend_from_slice(b",\"informationProtectionLabel\":{\"sensitivityLabelId\":");
+            write_json_string(out, label);
+            out.push(b'}');
         }
         if self.activities {
-            map.serialize_entry("activities", &[(); 0])?;
+            out.extend_from_slice(b",\"activities\":[]");
         }
-        map.end()
+        out.push(b'}');
+        Ok(())
     }
 }
 
-/// `{"value": ..., "type": ...}`
-struct ContentBody<'a>(&'a str, &'a str);
-
-impl serde::Serialize for ContentBody<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("value", self.0)?;
-        map.serialize_entry("type", self.1)?;
-        map.end()
+/// Appends `text` as a JSON string, byte for byte as serde_json writes it (`\"`, `\\`, `\b`,
+/// `\f`, `\n`, `\r`, `\t`, other control characters as `\u00xx`, everything else as is), but
+/// checking 16 bytes at a time for something to escape, where serde_json looks at each byte.
+/// A block that holds an escape is walked byte by byte, so no text costs more than twice a walk.
+fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    const BLOCK: usize = 16;
+    fn escaped(byte: u8) -> bool {
+        byte < 0x20 || byte == b'"' || byte == b'\\'
     }
-}
-
-/// `{"sensitivityLabelId": ...}`
-struct LabelBody<'a>(&'a str);
-
-impl serde::Serialize for LabelBody<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("sensitivityLabelId", self.0)?;
-        map.end()
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // Bytes before `start` are written; `i` is the next to look at.
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = (i + BLOCK).min(bytes.len());
+        let block = &bytes[i..end];
+        if block.len() == BLOCK && !block.iter().fold(false, |any, &byte| any | escaped(byte)) {
+            i = end;
+            continue;
+        }
+        for (at, &byte) in block.iter().enumerate() {
+            if !escaped(byte) {
+                continue;
+            }
+            out.extend_from_slice(&bytes[start..i + at]);
+            start = i + at + 1;
+            match byte {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                control => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(control >> 4)]);
+                    out.push(HEX[usize::from(control & 0xf)]);
+                }
+            }
+        }
+        i = end;
     }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// The common shape of an item `PUT` body, read straight into types: `acl` entries of exactly
@@ -1146,11 +1183,49 @@ mod tests {
                         item,
                         activities: true,
                     };
-                    let text = serde_json::to_string(&body).unwrap();
+                    let mut text = Vec::new();
+                    body.write_to(&mut text).unwrap();
+                    let text = String::from_utf8(text).unwrap();
                     // The same members, in the same order, with the same values.
                     assert_eq!(text, Value::Object(expected).to_string());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_json_string_is_written_as_serde_json_writes_it() {
+        let samples = [
+            String::new(),
+            "plain".into(),
+            "exactly sixteen!".into(),
+            "a\"quote\\and\nnew\tline\r\u{8}\u{c}\u{1}\u{1f}\u{7f}/".into(),
+            "\"".repeat(40),
+            format!("{}\u{0}{}", "é".repeat(20), "x".repeat(17)),
+            "ünïcödé 🦀 text that runs past a few blocks of sixteen bytes".into(),
+        ];
+        for text in samples {
+            let mut out = Vec::new();
+            write_json_string(&mut out, &text);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&text).unwrap()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_json_string_is_written_as_serde_json_writes_it(
+            text in "(\\PC|[\\x00-\\x1f\"\\\\]){0,80}"
+        ) {
+            let mut out = Vec::new();
+            write_json_string(&mut out, &text);
+            proptest::prop_assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&text).unwrap()
+            );
         }
     }
 }

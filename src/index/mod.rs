@@ -70,6 +70,9 @@ enum Command {
         /// Shared with the writer's answer: the item is not copied to be indexed.
         item: std::sync::Arc<ExternalItem>,
         seq: u64,
+        /// The store created the item (it held no version of it): the index has no document of
+        /// it to replace, unless a rebuild read this version from the store (`filled_through`).
+        created: bool,
     },
     Delete {
         key: Key,
@@ -201,6 +204,7 @@ impl SearchIndex {
             indexed_sender,
             tickets_sender,
             desired: HashMap::new(),
+            filled_through: HashMap::new(),
         };
         let flag = alive.clone();
         std::thread::Builder::new()
@@ -274,19 +278,22 @@ impl SearchIndex {
         self.tickets_sent.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Queues an item change. Call it only from a store post-commit effect, so changes arrive in commit order.
+    /// Queues an item change. Call it only from a store post-commit effect, so changes arrive in
+    /// commit order; `created` when the store held no version of the item before this one.
     pub fn upsert(
         &self,
         tenant: &TenantId,
         connection_id: &ConnectionId,
         item: std::sync::Arc<ExternalItem>,
         seq: u64,
+        created: bool,
     ) {
         self.send_item_change(
             Command::Upsert {
                 key: key(tenant, connection_id),
                 item,
                 seq,
+                created,
             },
             seq,
         );
@@ -490,6 +497,9 @@ struct Indexer {
     desired: HashMap<Key, (ConnectionId, Schema)>,
     /// With `--index-lag`: `DelayLine::held_back_from`.
     held_back_from: Option<Arc<AtomicU64>>,
+    /// The last write sequence number committed when a rebuild last read the connection's items:
+    /// a version numbered up to it may be in the index already, even if the store created it.
+    filled_through: HashMap<Key, u64>,
 }
 
 /// Clears a liveness flag when its thread ends, however it ends.
@@ -552,10 +562,15 @@ impl Indexer {
                     self.apply_pending(&mut pending);
                 }
                 match current {
-                    Command::Upsert { key, item, seq } => {
+                    Command::Upsert {
+                        key,
+                        item,
+                        seq,
+                        created,
+                    } => {
                         item_changes += 1;
                         max_seq = max_seq.max(seq);
-                        self.queue_upsert(&mut pending, &key, &item, seq);
+                        self.queue_upsert(&mut pending, &key, &item, seq, created);
                         dirty.insert(key);
                         uncommitted += 1;
                     }
@@ -751,23 +766,34 @@ impl Indexer {
         Some((self.writers.get_mut(key)?, connection_index))
     }
 
-    /// The operations that replace the item's document, queued for its connection's writer.
+    /// The operations that replace the item's document, queued for its connection's writer. A
+    /// created item has no document to delete (every earlier version's deletion was queued
+    /// before it), unless a rebuild may have read it: deletions cost tantivy a term lookup in
+    /// every segment at its next commit.
     fn queue_upsert(
         &mut self,
         pending: &mut Vec<(Key, Vec<UserOperation>)>,
         key: &Key,
         item: &ExternalItem,
         seq: u64,
+        created: bool,
     ) {
+        let may_be_indexed = !created
+            || self
+                .filled_through
+                .get(key)
+                .is_some_and(|through| seq <= *through);
         let Some((_, connection_index)) = self.writer(key) else {
             return;
         };
         let mapping = &connection_index.mapping;
         let operations = Self::pending_for(pending, key);
-        operations.push(UserOperation::Delete(Term::from_field_text(
-            mapping.id,
-            item.id.as_str(),
-        )));
+        if may_be_indexed {
+            operations.push(UserOperation::Delete(Term::from_field_text(
+                mapping.id,
+                item.id.as_str(),
+            )));
+        }
         operations.push(UserOperation::Add(document::build(mapping, item, seq)));
     }
 
@@ -828,6 +854,7 @@ impl Indexer {
         }
         self.writer_last_used.remove(key);
         self.desired.remove(key);
+        self.filled_through.remove(key);
         self.failures.write().expect("failure lock").remove(key);
         self.indexes.write().expect("index lock").remove(key);
         if let Some(dir) = self.directory(key) {
@@ -935,9 +962,10 @@ impl Indexer {
             .read_blocking(move |db| store::items::fingerprint(db, &tenant, &lookup))?)
     }
 
-    /// Replaces every document of the index with the items in SQLite, and commits.
+    /// Replaces every document of the index with the items in SQLite, and commits. Records in
+    /// `filled_through` the last write sequence number committed when it last read the store.
     fn fill(
-        &self,
+        &mut self,
         writer: &mut IndexWriter<TantivyDocument>,
         key: &Key,
         connection_id: &ConnectionId,
@@ -949,15 +977,19 @@ impl Indexer {
         loop {
             let (tenant, lookup, cursor) = (key.0.clone(), connection_id.clone(), after.clone());
             let held_back_from = self.held_back_from.clone();
-            let (page, visible_below) = self.store.read_blocking(move |db| {
+            let (page, visible_below, committed_through) = self.store.read_blocking(move |db| {
                 // Read on the store thread, where every committed write has already handed
                 // its change to the delay line: versions held back there are left out (they
                 // arrive when the clock reaches them), so a fill shows nothing early.
                 let visible_below = held_back_from.map_or(u64::MAX, |h| h.load(Ordering::SeqCst));
                 let page =
                     store::items::page(db, &tenant, &lookup, cursor.as_deref(), REBUILD_PAGE)?;
-                Ok((page, visible_below))
+                // Outside any write transaction, the stored `last` is the last number committed.
+                let committed_through = store::items::last_sequence(db)?;
+                Ok((page, visible_below, committed_through))
             })?;
+            let through = self.filled_through.entry(key.clone()).or_default();
+            *through = (*through).max(committed_through);
             let Some((last, _)) = page.last() else { break };
             after = Some(last.id.as_str().to_string());
             for (item, seq) in &page {

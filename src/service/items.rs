@@ -68,7 +68,7 @@ pub async fn put(
             }
             store::items::insert_activities(db, &tenant, &connection_id, &stored.id, &activities)?;
             let effect: Effect =
-                Box::new(move || index.upsert(&tenant, &connection_id, stored, seq));
+                Box::new(move || index.upsert(&tenant, &connection_id, stored, seq, inserted));
             Ok(((), Some(effect)))
         })
         .await?;
@@ -112,7 +112,7 @@ pub async fn update(
             store::items::replace(db, &tenant, &connection_id, &item, seq)?;
             let indexed = Arc::new(item.clone());
             let effect: Effect =
-                Box::new(move || index.upsert(&tenant, &connection_id, indexed, seq));
+                Box::new(move || index.upsert(&tenant, &connection_id, indexed, seq, false));
             Ok((item, Some(effect)))
         })
         .await

@@ -579,6 +579,11 @@ async fn the_index_follows_puts_replaces_and_deletes() {
         0,
         "a deleted item leaves the index"
     );
+    // Created again after its deletion: indexed once, with no earlier document left to replace.
+    put(&app, "T2", &full_item()).await;
+    app.wait_for_index().await;
+    assert_eq!(index_doc_count(&app, Some("T2")), 1);
+    assert_eq!(index_doc_count(&app, None), 3);
     app.delete("/v1.0/external/connections/tickets").await;
     app.flush_index().await;
     assert!(app
@@ -589,6 +594,69 @@ async fn the_index_follows_puts_replaces_and_deletes() {
             &ConnectionId::lookup("tickets")
         )
         .is_none());
+}
+
+/// A created item's change reaches the indexer after a rebuild already read the item from
+/// SQLite (it was committed while the rebuild ran): it must replace that document, not add a
+/// second one, even though the store created the item.
+#[tokio::test]
+async fn a_created_item_that_a_rebuild_already_read_is_indexed_once() {
+    use gcemu::domain::ids::ItemId;
+    use gcemu::store::items;
+    let app = ready_app(Config::for_tests()).await;
+    put(&app, "T1", &full_item()).await;
+    app.wait_for_index().await;
+    let tenant = TenantId::default_tenant();
+    let connection = ConnectionId::lookup("tickets");
+    let (t, c) = (tenant.clone(), connection.clone());
+    let mut item = app
+        .state
+        .store
+        .read(move |db| items::get(db, &t, &c, &ItemId::parse("T1").unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    item.id = ItemId::parse("Late").unwrap();
+    // Committed, its change not yet handed to the indexer.
+    let (t, c, stored) = (tenant.clone(), connection.clone(), item.clone());
+    let seq = app
+        .state
+        .store
+        .write(move |db| {
+            let seq = items::next_sequence(db)?;
+            items::insert(db, &t, &c, &stored, seq)?;
+            Ok(seq)
+        })
+        .await
+        .unwrap();
+    // A new queryable property changes the index's mapping, so the index is rebuilt from
+    // SQLite, reading "Late".
+    let mut schema = (*app
+        .state
+        .index
+        .effective_schema(&tenant, &connection)
+        .unwrap())
+    .clone();
+    let mut added = gcemu::domain::schema::Property::new(
+        "addedLater",
+        gcemu::domain::schema::PropertyType::String,
+    );
+    added.is_queryable = true;
+    schema.properties.push(added);
+    app.state.index.apply_schema(&tenant, &connection, schema);
+    app.flush_index().await;
+    assert_eq!(
+        index_doc_count(&app, Some("Late")),
+        1,
+        "the rebuild read it"
+    );
+    // Then its change arrives, as the store's effect would have sent it.
+    app.state
+        .index
+        .upsert(&tenant, &connection, std::sync::Arc::new(item), seq, true);
+    app.wait_for_index().await;
+    assert_eq!(index_doc_count(&app, Some("Late")), 1);
+    assert_eq!(index_doc_count(&app, None), 2);
 }
 
 #[tokio::test]

@@ -92,6 +92,15 @@ impl Shared {
 }
 
 fn write_batches(shared: &Shared, mut output: impl Write) {
+    /// However the thread ends, logging threads stop waiting for it.
+    struct Ended<'a>(&'a Shared);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            self.0.lock().closed = true;
+            self.0.room.notify_all();
+        }
+    }
+    let _ended = Ended(shared);
     let mut spare = Vec::new();
     loop {
         let (text, closed, was_full) = {
@@ -122,6 +131,9 @@ fn write_batches(shared: &Shared, mut output: impl Write) {
     }
 }
 
+/// How long exit waits for the last lines to be written (stderr may be a pipe nobody reads).
+const LAST_WRITE_WAIT: Duration = Duration::from_secs(1);
+
 /// Flushes the log lines still buffered and stops the writing thread when dropped.
 pub struct LogGuard {
     shared: Arc<Shared>,
@@ -132,10 +144,19 @@ impl Drop for LogGuard {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.room.notify_all();
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        thread.thread().unpark();
+        let deadline = std::time::Instant::now() + LAST_WRITE_WAIT;
+        while !thread.is_finished() {
+            if std::time::Instant::now() >= deadline {
+                // Left behind: exit does not hang on a blocked stderr.
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
+        let _ = thread.join();
     }
 }
 
@@ -170,7 +191,8 @@ impl Write for LineWriter<'_> {
         if pending.closed {
             // After the guard: nothing will write the buffer any more, so the line goes straight out.
             drop(pending);
-            return std::io::stderr().write(line);
+            let _ = std::io::stderr().lock().write_all(line);
+            return Ok(line.len());
         }
         let before = pending.text.len();
         pending.text.extend_from_slice(line);
@@ -291,5 +313,33 @@ mod tests {
         }
         drop(guard);
         assert_eq!(output.text().lines().count(), 1000);
+    }
+
+    #[test]
+    fn exit_does_not_wait_forever_for_an_output_that_never_takes_the_lines() {
+        /// Blocks on its first write until the test ends (the sender is never used).
+        struct Stuck(std::sync::mpsc::Receiver<()>);
+        impl Write for Stuck {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                let _ = self.0.recv();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (keep_blocked, blocked) = std::sync::mpsc::channel::<()>();
+        let (writer, guard) = start(Stuck(blocked));
+        writer.make_writer().write_all(b"a line\n").unwrap();
+        let (dropped, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(guard);
+            let _ = dropped.send(());
+        });
+        assert!(
+            done.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "dropping the guard hung on a blocked output"
+        );
+        drop(keep_blocked);
     }
 }

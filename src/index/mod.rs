@@ -759,6 +759,8 @@ impl Indexer {
                 }
                 Err(error) => {
                     tracing::error!(%error, "opening an index writer failed");
+                    // The changes meant for it are lost to this index: it is rebuilt from SQLite.
+                    self.fail(key, format!("opening an index writer failed: {error}"));
                     return None;
                 }
             }
